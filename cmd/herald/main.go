@@ -1,0 +1,97 @@
+// Command herald is the manager: it runs herald's controllers against the
+// cluster of the current kubeconfig or service account.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/controllers"
+	"github.com/herald-operator/herald/internal/sender"
+	"github.com/herald-operator/herald/internal/version"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		metricsAddr         string
+		probeAddr           string
+		leaderElect         bool
+		leaderElectionNS    string
+		concurrentDelivers  int
+		maxIdleConnsPerHost int
+		showVersion         bool
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas makes calls.")
+	flag.StringVar(&leaderElectionNS, "leader-election-namespace", "", "Namespace of the leader election Lease (default: the pod's namespace).")
+	flag.IntVar(&concurrentDelivers, "concurrent-deliveries", 64, "How many deliveries are handled at once. Calls wait on the network, so this is far above the CPU count.")
+	flag.IntVar(&maxIdleConnsPerHost, "max-idle-conns-per-host", sender.DefaultMaxIdleConnsPerHost, "Idle HTTP connections kept per receiver host for reuse.")
+	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	if showVersion {
+		fmt.Println(version.Version)
+		return nil
+	}
+	if concurrentDelivers < 1 {
+		return fmt.Errorf("--concurrent-deliveries must be at least 1, got %d", concurrentDelivers)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(heraldv1.AddToScheme(scheme))
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                  scheme,
+		Client:                  controllers.ClientOptions(),
+		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "herald.webhooks.herald.dev",
+		LeaderElectionNamespace: leaderElectionNS,
+		// Calls stop at once on shutdown: a stopped leader must not keep
+		// calling while the next one takes over.
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := controllers.Setup(ctx, mgr, controllers.Options{
+		Clock:                   clock.RealClock{},
+		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent(), MaxIdleConnsPerHost: maxIdleConnsPerHost}),
+		MaxConcurrentDeliveries: concurrentDelivers,
+	}); err != nil {
+		return fmt.Errorf("setting up controllers: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	ctrl.Log.WithName("herald").Info("starting manager", "version", version.Version)
+	return mgr.Start(ctx)
+}

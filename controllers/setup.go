@@ -1,0 +1,49 @@
+package controllers
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/herald-operator/herald/internal/sender"
+)
+
+// Options configure herald's controllers.
+type Options struct {
+	// Clock is the time source; clock.RealClock{} outside tests.
+	Clock clock.WithTicker
+	// Sender makes the HTTP calls.
+	Sender *sender.Sender
+	// MaxConcurrentDeliveries is how many deliveries are handled at once.
+	MaxConcurrentDeliveries int
+}
+
+// ClientOptions is how the manager's client must be built for herald:
+// Secrets are read from the API server, never cached, so that herald holds no
+// copy of every Secret in the cluster.
+func ClientOptions() client.Options {
+	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+}
+
+// Setup registers the indexes and controllers with the manager.
+func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
+	if err := SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	if err := (&WebhookDeliveryReconciler{
+		Client:                  mgr.GetClient(),
+		Clock:                   opts.Clock,
+		Recorder:                mgr.GetEventRecorder("herald"),
+		Sender:                  opts.Sender,
+		MaxConcurrentReconciles: opts.MaxConcurrentDeliveries,
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	return (&WebhookEndpointReconciler{
+		Client: mgr.GetClient(),
+		Clock:  opts.Clock,
+	}).SetupWithManager(mgr)
+}
