@@ -127,7 +127,7 @@ func (s *Sender) Send(ctx context.Context, req Request) Result {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 		return Result{StatusCode: resp.StatusCode}
 	}
-	snippet, _ := io.ReadAll(resp.Body)
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
 	return Result{StatusCode: resp.StatusCode, Err: describeStatus(resp, snippet)}
 }
