@@ -60,6 +60,10 @@ type HTTPHeader struct {
 
 // RetryPolicy says when a failed call is tried again.
 type RetryPolicy struct {
+	// Backoff is omitzero, not omitempty: an explicitly empty list must reach
+	// the API server as [] (a single attempt); omitempty would drop it, and the
+	// server would apply the default schedule instead.
+
 	// backoff lists the waits between attempts: the first attempt is made at
 	// once, and after the n-th failed attempt the next one is made backoff[n-1]
 	// after that attempt ended. One attempt plus one per entry; an empty list
@@ -71,7 +75,7 @@ type RetryPolicy struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(d, duration(d) > duration('0s'))",message="retry.backoff entries must be positive durations, such as 60s"
 	// +kubebuilder:validation:XValidation:rule="self.all(d, duration(d) <= duration('168h'))",message="retry.backoff entries must not exceed 168h"
 	// +listType=atomic
-	Backoff []metav1.Duration `json:"backoff,omitempty"`
+	Backoff []metav1.Duration `json:"backoff,omitzero"`
 }
 
 // WebhookEndpointSpec declares where and how herald calls an application.

@@ -1,0 +1,300 @@
+package controllers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	testingclock "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/controllers"
+	"github.com/herald-operator/herald/internal/sender"
+	"github.com/herald-operator/herald/internal/version"
+)
+
+// One real kube-apiserver and etcd for the package; a namespace and a
+// manager (watching only that namespace) per test.
+var (
+	testEnv   *envtest.Environment
+	restCfg   *rest.Config
+	scheme    = runtime.NewScheme()
+	k8sClient client.WithWatch
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which provides kube-apiserver and etcd")
+		return 1
+	}
+	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(heraldv1.AddToScheme(scheme))
+
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	restCfg, err = testEnv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		return 1
+	}
+	defer func() {
+		if err := testEnv.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+		}
+	}()
+	k8sClient, err = client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "creating client:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// testStart is the fake clock's starting time; its fraction of a second
+// catches any loss of sub-second precision in status.
+var testStart = time.Date(2026, 12, 4, 9, 0, 0, 250_000_000, time.UTC)
+
+// timerClock is a fake clock that remembers the deadlines of the timers
+// created on it, so that a test can wait until the work queue has scheduled
+// a retry before stepping the clock to it.
+type timerClock struct {
+	*testingclock.FakeClock
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+var _ clock.WithTicker = (*timerClock)(nil)
+
+func (c *timerClock) NewTimer(d time.Duration) clock.Timer {
+	c.mu.Lock()
+	c.deadlines = append(c.deadlines, c.Now().Add(d))
+	c.mu.Unlock()
+	return c.FakeClock.NewTimer(d)
+}
+
+func (c *timerClock) hasTimerAt(t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, d := range c.deadlines {
+		if d.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// env is one test's world: a namespace, a fake clock, and the managers it
+// starts.
+type env struct {
+	t     *testing.T
+	g     Gomega
+	ns    string
+	clock *timerClock
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	g := NewWithT(t)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "herald-test-"}}
+	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	return &env{t: t, g: g, ns: ns.Name, clock: &timerClock{FakeClock: testingclock.NewFakeClock(testStart)}}
+}
+
+// sub is the env seen from a subtest: same namespace, clock and managers,
+// failures reported to the subtest.
+func (e *env) sub(t *testing.T) *env {
+	return &env{t: t, g: NewWithT(t), ns: e.ns, clock: e.clock}
+}
+
+// startManager runs herald's controllers for the test's namespace until the
+// returned stop function is called (or the test ends).
+func (e *env) startManager() (stop func()) {
+	e.t.Helper()
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
+		Scheme:                 scheme,
+		Client:                 controllers.ClientOptions(),
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}}},
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	e.g.Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	e.g.Expect(controllers.Setup(ctx, mgr, controllers.Options{
+		Clock:                   e.clock,
+		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent()}),
+		MaxConcurrentDeliveries: 8,
+	})).To(Succeed())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				e.g.Expect(err).NotTo(HaveOccurred())
+			case <-time.After(30 * time.Second):
+				e.t.Error("manager did not stop within 30s")
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	e.g.Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	return stop
+}
+
+// stepTo waits until the manager's work queue has a timer due exactly at t
+// (a scheduled retry), then sets the fake clock to t.
+func (e *env) stepTo(t time.Time) {
+	e.t.Helper()
+	e.g.Eventually(func() bool { return e.clock.hasTimerAt(t) }).
+		WithTimeout(20*time.Second).WithPolling(10*time.Millisecond).
+		Should(BeTrue(), "no retry was scheduled at %s", t)
+	e.clock.SetTime(t)
+}
+
+func (e *env) create(obj client.Object) {
+	e.t.Helper()
+	obj.SetNamespace(e.ns)
+	e.g.Expect(k8sClient.Create(context.Background(), obj)).To(Succeed())
+}
+
+func (e *env) endpoint(name, url string, mutate ...func(*heraldv1.WebhookEndpoint)) *heraldv1.WebhookEndpoint {
+	e.t.Helper()
+	ep := &heraldv1.WebhookEndpoint{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       heraldv1.WebhookEndpointSpec{URL: url},
+	}
+	for _, m := range mutate {
+		m(ep)
+	}
+	e.create(ep)
+	return ep
+}
+
+func (e *env) delivery(name, endpoint string, payload string, mutate ...func(*heraldv1.WebhookDelivery)) *heraldv1.WebhookDelivery {
+	e.t.Helper()
+	d := &heraldv1.WebhookDelivery{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: heraldv1.WebhookDeliverySpec{
+			EndpointRef: heraldv1.EndpointReference{Name: endpoint},
+			Event:       "user.logout",
+			Payload:     apiextensionsJSON(payload),
+		},
+	}
+	for _, m := range mutate {
+		m(d)
+	}
+	e.create(d)
+	return d
+}
+
+// get reads the delivery from the API server (not a cache).
+func (e *env) get(name string) *heraldv1.WebhookDelivery {
+	e.t.Helper()
+	var d heraldv1.WebhookDelivery
+	e.g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, &d)).To(Succeed())
+	return &d
+}
+
+// waitFor waits until the delivery satisfies cond and returns it.
+func (e *env) waitFor(name string, what string, cond func(*heraldv1.WebhookDelivery) bool) *heraldv1.WebhookDelivery {
+	e.t.Helper()
+	var d *heraldv1.WebhookDelivery
+	e.g.Eventually(func() bool {
+		d = e.get(name)
+		return cond(d)
+	}).WithTimeout(30*time.Second).WithPolling(20*time.Millisecond).Should(BeTrue(), func() string {
+		status, _ := json.MarshalIndent(d.Status, "", "  ")
+		return fmt.Sprintf("delivery %s never became %s; last status: %s", name, what, status)
+	})
+	return d
+}
+
+func (e *env) waitForPhase(name string, phase heraldv1.DeliveryPhase, attempts int) *heraldv1.WebhookDelivery {
+	e.t.Helper()
+	return e.waitFor(name, fmt.Sprintf("%s with %d attempts", phase, attempts), func(d *heraldv1.WebhookDelivery) bool {
+		return d.Status.Phase == phase && len(d.Status.Attempts) == attempts
+	})
+}
+
+// call is one request a receiver got.
+type call struct {
+	at     time.Time // on the test's fake clock
+	method string
+	header http.Header
+	body   []byte
+}
+
+// receiver is a real HTTP server that records every call and answers as
+// told: respond gets the call's number (from 1).
+type receiver struct {
+	*httptest.Server
+	mu      sync.Mutex
+	calls   []call
+	respond func(n int, w http.ResponseWriter)
+}
+
+func (e *env) receiver(clk *timerClock, respond func(n int, w http.ResponseWriter)) *receiver {
+	rcv := &receiver{respond: respond}
+	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rcv.mu.Lock()
+		rcv.calls = append(rcv.calls, call{at: clk.Now(), method: r.Method, header: r.Header.Clone(), body: body})
+		n := len(rcv.calls)
+		rcv.mu.Unlock()
+		rcv.respond(n, w)
+	}))
+	e.t.Cleanup(rcv.Close)
+	return rcv
+}
+
+// statuses answers the n-th call with codes[n-1] (the last code after that).
+func statuses(codes ...int) func(int, http.ResponseWriter) {
+	return func(n int, w http.ResponseWriter) {
+		w.WriteHeader(codes[min(n, len(codes))-1])
+	}
+}
+
+func (r *receiver) got() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]call(nil), r.calls...)
+}
+
+func (r *receiver) count() int { return len(r.got()) }
