@@ -133,7 +133,10 @@ func (s *Sender) Send(ctx context.Context, req Request) Result {
 }
 
 func describeStatus(resp *http.Response, snippet []byte) error {
-	msg := fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	msg := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	if text := http.StatusText(resp.StatusCode); text != "" {
+		msg += " " + text
+	}
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 		msg += " (redirects are not followed)"
 		if loc := resp.Header.Get("Location"); loc != "" {
