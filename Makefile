@@ -3,6 +3,8 @@
 # Versions of the tools the build uses; each is installed into bin/ on first use.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
+# v5.8.2 is the newest kustomize whose go.mod builds with Go 1.26 (v5.8.3 needs Go 1.27).
+KUSTOMIZE_VERSION ?= v5.8.2
 # Kubernetes and etcd versions of the envtest control plane (make test).
 ENVTEST_K8S_VERSION ?= 1.37.2
 ENVTEST_ETCD_VERSION ?= 3.6.16
@@ -13,7 +15,11 @@ LDFLAGS := -X github.com/herald-operator/herald/internal/version.Version=$(VERSI
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 KUBECTL ?= kubectl
+CONTAINER_TOOL ?= docker
+# The manager's image, for docker-build and deploy: make deploy IMG=registry.example.com/herald:v0.1.0
+IMG ?=
 
 GO_TEST_FLAGS ?= -race -count=1 -timeout=30m
 
@@ -33,7 +39,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRDs and the RBAC role from the markers in api/ and controllers/.
-	$(CONTROLLER_GEN) rbac:roleName=herald-manager crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=manager crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 
 .PHONY: generate
 generate: controller-gen ## Generate the DeepCopy methods of the API types.
@@ -60,9 +66,9 @@ envtest: ## Obtain kube-apiserver and etcd for the tests (download, or build fro
 	@ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) ENVTEST_ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/envtest-binaries.sh
 
 .PHONY: test
-test: verify vet ## Run all tests (unit, and envtest on a real API server) with the race detector.
+test: verify vet kustomize ## Run all tests (unit, and envtest on a real API server) with the race detector.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) ENVTEST_ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/envtest-binaries.sh)" \
-		go test $(GO_TEST_FLAGS) ./...
+		KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
 
 ##@ Build
 
@@ -74,6 +80,11 @@ build: ## Build the manager binary into bin/herald.
 run: ## Run the manager against the cluster of the current kubeconfig.
 	go run -ldflags "$(LDFLAGS)" ./cmd/herald --metrics-bind-address=0 --health-probe-bind-address=:8081
 
+.PHONY: docker-build
+docker-build: ## Build the manager image IMG (needs a Docker engine; untested on machines without one).
+	@test -n "$(IMG)" || { echo "docker-build: set IMG, e.g. make docker-build IMG=registry.example.com/herald:v0.1.0" >&2; exit 1; }
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
 ##@ Deployment
 
 .PHONY: install
@@ -83,6 +94,18 @@ install: manifests ## Install the CRDs into the cluster of the current kubeconfi
 .PHONY: uninstall
 uninstall: ## Remove the CRDs (and with them every endpoint and delivery) from the cluster.
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases
+
+.PHONY: deploy
+deploy: manifests kustomize ## Deploy herald (CRDs, RBAC, manager in herald-system) with image IMG into the cluster of the current kubeconfig.
+	@test -n "$(IMG)" || { echo "deploy: set IMG, e.g. make deploy IMG=registry.example.com/herald:v0.1.0" >&2; exit 1; }
+	@scratch="$$(mktemp -d)"; trap 'rm -rf "$$scratch"' EXIT; \
+	cp -R config "$$scratch/"; \
+	(cd "$$scratch/config/manager" && "$(KUSTOMIZE)" edit set image controller=$(IMG)); \
+	"$(KUSTOMIZE)" build "$$scratch/config/default" | $(KUBECTL) apply --server-side -f -
+
+.PHONY: undeploy
+undeploy: kustomize ## Remove everything deploy made, CRDs included (and with them every endpoint and delivery).
+	"$(KUSTOMIZE)" build config/default | $(KUBECTL) delete --ignore-not-found -f -
 
 ##@ Tools
 
@@ -99,3 +122,10 @@ $(GOLANGCI_LINT):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 	mv $(LOCALBIN)/golangci-lint $@
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE)
+$(KUSTOMIZE):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv $(LOCALBIN)/kustomize $@

@@ -14,7 +14,7 @@ tar --exclude=./bin --exclude=./.git --exclude=./.dev -cf - . | tar -xf - -C "${
 (
   cd "${scratch}"
   rm -rf config/crd/bases config/rbac/role.yaml api/v1alpha1/zz_generated.deepcopy.go
-  "${controller_gen}" rbac:roleName=herald-manager crd paths="./..." \
+  "${controller_gen}" rbac:roleName=manager crd paths="./..." \
     output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
   "${controller_gen}" object:headerFile=hack/boilerplate.go.txt paths=./api/...
 )
