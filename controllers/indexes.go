@@ -16,6 +16,8 @@ const (
 	deliveryEndpointIndex = "spec.endpointRef.name"
 	// endpointSecretIndex indexes endpoints by spec.signingSecretRef.name.
 	endpointSecretIndex = "spec.signingSecretRef.name"
+	// reportEndpointIndex indexes issue reports by spec.endpointRef.name.
+	reportEndpointIndex = "spec.endpointRef.name"
 )
 
 // SetupIndexes registers the field indexes the controllers list by. Call it
@@ -34,6 +36,11 @@ func SetupIndexes(ctx context.Context, mgr ctrl.Manager) error {
 		return nil
 	}); err != nil {
 		return fmt.Errorf("indexing endpoints by signing secret: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &heraldv1.WebhookIssueReport{}, reportEndpointIndex, func(o client.Object) []string {
+		return []string{o.(*heraldv1.WebhookIssueReport).Spec.EndpointRef.Name}
+	}); err != nil {
+		return fmt.Errorf("indexing issue reports by endpoint: %w", err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
@@ -19,6 +20,13 @@ type Options struct {
 	Sender *sender.Sender
 	// MaxConcurrentDeliveries is how many deliveries are handled at once.
 	MaxConcurrentDeliveries int
+	// Mailer emails endpoint contacts; nil disables email.
+	Mailer Mailer
+	// DigestInterval is the least time between two failed-delivery emails
+	// to one endpoint's contacts.
+	DigestInterval time.Duration
+	// StatisticsDelay coalesces an endpoint's statistics updates.
+	StatisticsDelay time.Duration
 }
 
 // ClientOptions is how the manager's client must be built for herald:
@@ -43,7 +51,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 	return (&WebhookEndpointReconciler{
-		Client: mgr.GetClient(),
-		Clock:  opts.Clock,
+		Client:          mgr.GetClient(),
+		Clock:           opts.Clock,
+		Recorder:        mgr.GetEventRecorder("herald"),
+		Mailer:          opts.Mailer,
+		DigestInterval:  opts.DigestInterval,
+		StatisticsDelay: opts.StatisticsDelay,
 	}).SetupWithManager(mgr)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -83,9 +84,13 @@ func runSuite(m *testing.M) int {
 	return m.Run()
 }
 
-// testStart is the fake clock's starting time; its fraction of a second
-// catches any loss of sub-second precision in status.
-var testStart = time.Date(2026, 12, 4, 9, 0, 0, 250_000_000, time.UTC)
+// testStart is the fake clock's starting time: the real time when the tests
+// start (creation timestamps, set by the API server, are real), with a
+// fraction of a second that catches any loss of precision in status.
+var testStart = time.Now().UTC().Truncate(time.Second).Add(250 * time.Millisecond)
+
+// testDigestInterval is the managers' failed-delivery email interval.
+const testDigestInterval = 5 * time.Minute
 
 // timerClock is a fake clock that remembers the deadlines of the timers
 // created on it, so that a test can wait until the work queue has scheduled
@@ -123,6 +128,8 @@ type env struct {
 	g     Gomega
 	ns    string
 	clock *timerClock
+	// mailer, when set before startManager, gets the managers' emails.
+	mailer controllers.Mailer
 }
 
 func newEnv(t *testing.T) *env {
@@ -137,7 +144,7 @@ func newEnv(t *testing.T) *env {
 // sub is the env seen from a subtest: same namespace, clock and managers,
 // failures reported to the subtest.
 func (e *env) sub(t *testing.T) *env {
-	return &env{t: t, g: NewWithT(t), ns: e.ns, clock: e.clock}
+	return &env{t: t, g: NewWithT(t), ns: e.ns, clock: e.clock, mailer: e.mailer}
 }
 
 // startManager runs herald's controllers for the test's namespace until the
@@ -158,6 +165,9 @@ func (e *env) startManager() (stop func()) {
 		Clock:                   e.clock,
 		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent()}),
 		MaxConcurrentDeliveries: 8,
+		Mailer:                  e.mailer,
+		DigestInterval:          testDigestInterval,
+		StatisticsDelay:         50 * time.Millisecond,
 	})).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -183,7 +193,7 @@ func (e *env) startManager() (stop func()) {
 func (e *env) stepTo(t time.Time) {
 	e.t.Helper()
 	e.g.Eventually(func() bool { return e.clock.hasTimerAt(t) }).
-		WithTimeout(20*time.Second).WithPolling(10*time.Millisecond).
+		WithTimeout(30*time.Second).WithPolling(10*time.Millisecond).
 		Should(BeTrue(), "no retry was scheduled at %s", t)
 	e.clock.SetTime(t)
 }
@@ -222,6 +232,25 @@ func (e *env) delivery(name, endpoint string, payload string, mutate ...func(*he
 	}
 	e.create(d)
 	return d
+}
+
+// patchEndpoint changes an endpoint with a merge patch, as kubectl would:
+// no conflict with herald's status writes.
+func (e *env) patchEndpoint(name string, change func(*heraldv1.WebhookEndpoint)) {
+	e.t.Helper()
+	var ep heraldv1.WebhookEndpoint
+	e.g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, &ep)).To(Succeed())
+	original := ep.DeepCopy()
+	change(&ep)
+	e.g.Expect(k8sClient.Patch(context.Background(), &ep, client.MergeFrom(original))).To(Succeed())
+}
+
+// getEndpoint reads the endpoint from the API server.
+func (e *env) getEndpoint(name string) *heraldv1.WebhookEndpoint {
+	e.t.Helper()
+	var ep heraldv1.WebhookEndpoint
+	e.g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: name}, &ep)).To(Succeed())
+	return &ep
 }
 
 // get reads the delivery from the API server (not a cache).
@@ -274,14 +303,50 @@ func (e *env) receiver(clk *timerClock, respond func(n int, w http.ResponseWrite
 	rcv := &receiver{respond: respond}
 	rcv.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		c := call{at: clk.Now(), method: r.Method, header: r.Header.Clone(), body: body}
 		rcv.mu.Lock()
-		rcv.calls = append(rcv.calls, call{at: clk.Now(), method: r.Method, header: r.Header.Clone(), body: body})
+		rcv.calls = append(rcv.calls, c)
 		n := len(rcv.calls)
 		rcv.mu.Unlock()
 		rcv.respond(n, w)
 	}))
 	e.t.Cleanup(rcv.Close)
 	return rcv
+}
+
+// payloadReceiver answers 500 to calls whose payload has "fail": true and
+// 200 to the others; fail can be switched for all calls.
+func (e *env) payloadReceiver() (*receiver, *atomic.Bool) {
+	var failAll atomic.Bool
+	var rcv *receiver
+	rcv = e.receiver(e.clock, func(n int, w http.ResponseWriter) {
+		var p struct {
+			Fail bool `json:"fail"`
+		}
+		_ = json.Unmarshal(rcv.got()[n-1].body, &p)
+		if p.Fail || failAll.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	return rcv, &failAll
+}
+
+// failures counts the calls the receiver answered with a failure, by their
+// payload (as payloadReceiver does) or under failAll at the time: callers
+// count what they made fail.
+func (r *receiver) failedPayloads() int {
+	n := 0
+	for _, c := range r.got() {
+		var p struct {
+			Fail bool `json:"fail"`
+		}
+		if json.Unmarshal(c.body, &p) == nil && p.Fail {
+			n++
+		}
+	}
+	return n
 }
 
 // statuses answers the n-th call with codes[n-1] (the last code after that).

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/internal/metrics"
 	"github.com/herald-operator/herald/internal/retry"
 	"github.com/herald-operator/herald/internal/sender"
 	"github.com/herald-operator/herald/internal/signing"
@@ -164,6 +165,7 @@ func (r *WebhookDeliveryReconciler) reconcileDelivery(ctx context.Context, d *he
 		return ctrl.Result{}, err
 	}
 	due, more = recordAttempt(d, attempt, backoff, r.Clock.Now())
+	recordAttemptMetrics(d, attempt)
 	switch {
 	case attempt.Succeeded():
 		return ctrl.Result{}, nil
@@ -212,6 +214,18 @@ func (r *WebhookDeliveryReconciler) attempt(ctx context.Context, d *heraldv1.Web
 		attempt.Error = truncate(res.Err.Error(), maxErrorText)
 	}
 	return attempt, nil
+}
+
+func recordAttemptMetrics(d *heraldv1.WebhookDelivery, attempt heraldv1.DeliveryAttempt) {
+	result := "failure"
+	if attempt.Succeeded() {
+		result = "success"
+	}
+	metrics.Attempts.WithLabelValues(result).Inc()
+	metrics.AttemptDuration.Observe(attempt.Duration.Seconds())
+	if d.Status.Phase.IsFinal() {
+		metrics.Finished.WithLabelValues(string(d.Status.Phase)).Inc()
+	}
 }
 
 func (r *WebhookDeliveryReconciler) eventDeliveryFailed(d *heraldv1.WebhookDelivery, ep *heraldv1.WebhookEndpoint) {

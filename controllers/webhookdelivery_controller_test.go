@@ -202,11 +202,17 @@ func TestThreeFailuresFailTheDeliveryWithAWarningAndNoFourthCall(t *testing.T) {
 
 // eventReasons lists the reasons of the Warning Events about a delivery.
 func (e *env) eventReasons(delivery string) []string {
+	return e.eventReasonsOf("WebhookDelivery", delivery, corev1.EventTypeWarning)
+}
+
+// eventReasonsOf lists the reasons of the Events about an object, of one
+// type ("" for any).
+func (e *env) eventReasonsOf(kind, name, eventType string) []string {
 	var events eventsv1.EventList
 	e.g.Expect(k8sClient.List(context.Background(), &events, client.InNamespace(e.ns))).To(Succeed())
 	var reasons []string
 	for _, ev := range events.Items {
-		if ev.Regarding.Name == delivery && ev.Type == corev1.EventTypeWarning {
+		if ev.Regarding.Kind == kind && ev.Regarding.Name == name && (eventType == "" || ev.Type == eventType) {
 			reasons = append(reasons, ev.Reason)
 		}
 	}
@@ -364,10 +370,7 @@ func TestSuspendHoldsWithoutSpendingAttempts(t *testing.T) {
 	g.Consistently(rcv.count).WithTimeout(500 * time.Millisecond).Should(Equal(0))
 
 	setSuspend := func(v bool) {
-		var ep heraldv1.WebhookEndpoint
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "app"}, &ep)).To(Succeed())
-		ep.Spec.Suspend = v
-		g.Expect(k8sClient.Update(context.Background(), &ep)).To(Succeed())
+		e.patchEndpoint("app", func(ep *heraldv1.WebhookEndpoint) { ep.Spec.Suspend = v })
 	}
 	setSuspend(false)
 	d := e.waitForPhase("fresh", heraldv1.DeliveryRetrying, 1) // the receiver's first answer is a 500

@@ -4,64 +4,289 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/internal/metrics"
+	"github.com/herald-operator/herald/internal/notify"
+	"github.com/herald-operator/herald/internal/suspension"
+	"github.com/herald-operator/herald/internal/window"
 )
 
+// Event reasons of the endpoint controller.
+const (
+	EventSuspended    = "Suspended"
+	EventResumed      = "Resumed"
+	EventNotifyFailed = "NotificationFailed"
+)
+
+// Mailer sends email; nil when the manager has no SMTP settings.
+type Mailer interface {
+	Send(ctx context.Context, msg notify.Message) error
+}
+
 // WebhookEndpointReconciler writes a WebhookEndpoint's status (it is the only
-// writer): whether the endpoint is suspended and whether it can take calls.
+// writer): the window's statistics, the Suspended and Ready conditions. It
+// also deletes finished deliveries past their retention (after their
+// attempts are folded into the statistics) and issue reports older than the
+// window, and tells the endpoint's contacts about failures and suspensions.
 type WebhookEndpointReconciler struct {
 	// Client reads from the manager's cache, except Secrets (API server).
 	client.Client
-	// Clock stamps condition transitions.
-	Clock clock.PassiveClock
+	// Clock is the time source of the window and of notifications.
+	Clock clock.WithTicker
+	// Recorder emits Events.
+	Recorder events.EventRecorder
+	// Mailer emails contacts; nil disables email (Events still fire).
+	Mailer Mailer
+	// DigestInterval is the least time between two emails listing failed
+	// deliveries of one endpoint.
+	DigestInterval time.Duration
+	// StatisticsDelay coalesces delivery changes: an endpoint's statistics
+	// are recomputed at most once per delay on a busy endpoint.
+	StatisticsDelay time.Duration
 }
 
 // +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookendpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookendpoints/status,verbs=get;patch
+// +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookdeliveries,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookissuereports,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile computes the endpoint's conditions and writes them once.
-func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	var ep heraldv1.WebhookEndpoint
-	if err := r.Get(ctx, req.NamespacedName, &ep); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	original := ep.DeepCopy()
-	defer func() {
-		if equality.Semantic.DeepEqual(original.Status, ep.Status) {
-			return
-		}
-		if err := r.Status().Patch(ctx, &ep, client.MergeFrom(original)); err != nil && !apierrors.IsNotFound(err) {
-			result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("writing endpoint status: %w", err))
-		}
-	}()
-
-	ep.Status.ObservedGeneration = ep.Generation
-	r.reconcileSuspended(&ep)
-	return ctrl.Result{}, r.reconcileReady(ctx, &ep)
+// endpointScope is what one reconcile works on.
+type endpointScope struct {
+	ep         *heraldv1.WebhookEndpoint
+	deliveries []heraldv1.WebhookDelivery
+	reports    []heraldv1.WebhookIssueReport
+	now        time.Time
+	rules      heraldv1.SuspensionRules
+	// windowStart is where the statistics window begins.
+	windowStart time.Time
+	// compaction is the folded part, as written by this reconcile.
+	compaction window.Compaction
+	// requeueAt collects when this endpoint must be looked at again.
+	requeueAt time.Time
 }
 
-// reconcileSuspended sets Suspended: True with reason SuspendedBySpec while
-// spec.suspend is set, else False.
-func (r *WebhookEndpointReconciler) reconcileSuspended(ep *heraldv1.WebhookEndpoint) {
-	if ep.Spec.Suspend {
-		r.setCondition(ep, heraldv1.ConditionSuspended, metav1.ConditionTrue, heraldv1.ReasonSuspendedBySpec,
-			"spec.suspend is true; deliveries are held until it is set to false")
+func (s *endpointScope) requeueNoLaterThan(t time.Time) {
+	if !t.IsZero() && t.After(s.now) && (s.requeueAt.IsZero() || t.Before(s.requeueAt)) {
+		s.requeueAt = t
+	}
+}
+
+// Reconcile computes the endpoint's status, tells contacts what they must
+// hear, writes the status once, and then deletes what the written
+// watermark allows.
+func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var ep heraldv1.WebhookEndpoint
+	if err := r.Get(ctx, req.NamespacedName, &ep); err != nil {
+		if apierrors.IsNotFound(err) {
+			metrics.SuspendedEndpoints.DeletePartialMatch(map[string]string{"namespace": req.Namespace, "endpoint": req.Name})
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	original := ep.DeepCopy()
+	scope, err := r.newScope(ctx, &ep)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+
+	ep.Status.ObservedGeneration = ep.Generation
+	r.reconcileResume(scope)
+	if err := r.reconcileStatistics(scope); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.reconcileSuspended(scope)
+	readyErr := r.reconcileReady(ctx, &ep)
+	notifyErr := r.reconcileNotifications(ctx, scope)
+
+	if !equality.Semantic.DeepEqual(original.Status, ep.Status) {
+		if err := r.Status().Patch(ctx, &ep, client.MergeFrom(original)); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+	deleteErr := r.deleteExpired(ctx, scope)
+	if err := errors.Join(readyErr, notifyErr, deleteErr); err != nil {
+		return ctrl.Result{}, err
+	}
+	if scope.requeueAt.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: scope.requeueAt.Sub(scope.now)}, nil
+}
+
+func (r *WebhookEndpointReconciler) newScope(ctx context.Context, ep *heraldv1.WebhookEndpoint) (*endpointScope, error) {
+	s := &endpointScope{ep: ep, now: r.Clock.Now(), rules: ep.GetSuspensionRules()}
+	var deliveries heraldv1.WebhookDeliveryList
+	if err := r.List(ctx, &deliveries, client.InNamespace(ep.Namespace), client.MatchingFields{deliveryEndpointIndex: ep.Name}); err != nil {
+		return nil, fmt.Errorf("listing deliveries: %w", err)
+	}
+	var reports heraldv1.WebhookIssueReportList
+	if err := r.List(ctx, &reports, client.InNamespace(ep.Namespace), client.MatchingFields{reportEndpointIndex: ep.Name}); err != nil {
+		return nil, fmt.Errorf("listing issue reports: %w", err)
+	}
+	s.deliveries, s.reports = deliveries.Items, reports.Items
+	return s, nil
+}
+
+// reconcileResume acts on a new value of the resume annotation: it lifts an
+// automatic suspension and restarts the window now. The value is recorded,
+// so one value resumes once.
+func (r *WebhookEndpointReconciler) reconcileResume(s *endpointScope) {
+	ep := s.ep
+	value := ep.Annotations[heraldv1.ResumeAnnotation]
+	if value == "" || value == ep.Status.LastHandledResume {
 		return
 	}
-	r.setCondition(ep, heraldv1.ConditionSuspended, metav1.ConditionFalse, heraldv1.ReasonNotSuspended, "no suspension applies")
+	ep.Status.LastHandledResume = value
+	resumedAt := metav1.NewMicroTime(s.now)
+	ep.Status.ResumedAt = &resumedAt
+	if ep.Status.Compaction != nil {
+		// Everything folded so far happened before the resume.
+		ep.Status.Compaction.Hourly = nil
+		ep.Status.Compaction.UserSketches = nil
+	}
+	wasSuspended := isAutoSuspended(ep)
+	r.setCondition(ep, heraldv1.ConditionSuspended, metav1.ConditionFalse, heraldv1.ReasonResumed,
+		fmt.Sprintf("resumed at %s; the statistics window restarts then", s.now.UTC().Format(time.RFC3339)))
+	by := resumedBy(ep)
+	note := fmt.Sprintf("resume requested (%s=%q) by %s at %s; the statistics window restarts now",
+		heraldv1.ResumeAnnotation, value, by, s.now.UTC().Format(time.RFC3339))
+	if wasSuspended {
+		note = "suspension lifted: " + note
+	}
+	r.Recorder.Eventf(ep, nil, corev1.EventTypeNormal, EventResumed, "Resume", note)
+}
+
+// resumedBy names who set the resume annotation, from the object's managed
+// fields (the field manager: "kubectl-annotate", a plugin, a GitOps tool).
+func resumedBy(ep *heraldv1.WebhookEndpoint) string {
+	key := `"f:` + heraldv1.ResumeAnnotation + `"`
+	var by string
+	var at time.Time
+	for _, mf := range ep.ManagedFields {
+		if mf.FieldsV1 == nil || !strings.Contains(string(mf.FieldsV1.Raw), key) {
+			continue
+		}
+		if mf.Time == nil || !mf.Time.Time.Before(at) {
+			by = mf.Manager
+			if mf.Time != nil {
+				at = mf.Time.Time
+			}
+		}
+	}
+	if by == "" {
+		return "an unknown client"
+	}
+	return fmt.Sprintf("field manager %q", by)
+}
+
+// reconcileStatistics folds deliveries finished before the new watermark and
+// computes the window's statistics. The watermark trails now by the
+// shortest retention, so a delivery is folded before it may be deleted.
+func (r *WebhookEndpointReconciler) reconcileStatistics(s *endpointScope) error {
+	ep := s.ep
+	s.windowStart = s.now.Add(-s.rules.Window)
+	if ep.Status.ResumedAt != nil && !ep.Status.ResumedAt.Time.Before(s.windowStart) {
+		// Only what happens after the resume counts; a call recorded at the
+		// very microsecond of the resume was made before it.
+		s.windowStart = ep.Status.ResumedAt.Add(time.Microsecond)
+	}
+	compaction, err := compactionFromStatus(ep.Status.Compaction)
+	if err != nil {
+		// A damaged sketch only loses the folded users; start them afresh.
+		compaction = window.Compaction{Through: ep.Status.Compaction.Through.Time, Hourly: hourlyFromStatus(ep.Status.Compaction.Hourly)}
+	}
+	items := make([]window.Delivery, len(s.deliveries))
+	for i := range s.deliveries {
+		items[i] = windowDelivery(&s.deliveries[i])
+	}
+	minRetention := min(ep.GetRetention(heraldv1.DeliverySucceeded), ep.GetRetention(heraldv1.DeliveryFailed))
+	// The watermark is stored with microsecond precision: round it down here,
+	// so that what is folded now is exactly what the stored watermark says.
+	through := s.now.Add(-minRetention).Truncate(time.Microsecond)
+	s.compaction, _ = window.Compact(compaction, through, s.windowStart, items)
+
+	var reporting []string
+	for _, rep := range s.reports {
+		if !rep.CreationTimestamp.Time.Before(s.windowStart.Truncate(time.Second)) {
+			reporting = append(reporting, rep.Spec.User)
+		}
+	}
+	stats := window.Compute(s.windowStart, s.compaction, items, reporting)
+	ep.Status.Compaction = compactionToStatus(s.compaction)
+	ep.Status.Statistics = statisticsToStatus(stats, ep.Status.Statistics)
+	s.requeueNoLaterThan(window.NextExpiry(s.windowStart, s.rules.Window, s.compaction, items))
+	return nil
+}
+
+// reconcileSuspended sets Suspended. An automatic suspension holds until a
+// person resumes the endpoint, even when the figures improve; otherwise the
+// rules are evaluated on the window's figures, and spec.suspend shows as
+// reason SuspendedBySpec.
+func (r *WebhookEndpointReconciler) reconcileSuspended(s *endpointScope) {
+	ep := s.ep
+	defer recordSuspendedMetric(ep)
+	if isAutoSuspended(ep) {
+		return
+	}
+	stats := ep.Status.Statistics
+	decision := suspension.Evaluate(suspension.Figures{
+		Calls: stats.Calls, Failures: stats.Failures, Users: stats.Users, UsersReporting: stats.UsersReporting,
+	}, suspension.Rules{
+		Window: s.rules.Window, FailurePercent: s.rules.FailurePercent, MinimumCalls: s.rules.MinimumCalls,
+		IssueReportPercent: s.rules.IssueReportPercent, MinimumUsers: s.rules.MinimumUsers,
+	})
+	switch {
+	case decision.Suspend:
+		r.setCondition(ep, heraldv1.ConditionSuspended, metav1.ConditionTrue, decision.Reason, decision.Message)
+		r.Recorder.Eventf(ep, nil, corev1.EventTypeWarning, EventSuspended, "Suspend",
+			"suspended: %s; deliveries are held until it is resumed with the %s annotation", decision.Message, heraldv1.ResumeAnnotation)
+	case ep.Spec.Suspend:
+		r.setCondition(ep, heraldv1.ConditionSuspended, metav1.ConditionTrue, heraldv1.ReasonSuspendedBySpec,
+			"spec.suspend is true; deliveries are held until it is set to false")
+	default:
+		if c := meta.FindStatusCondition(ep.Status.Conditions, heraldv1.ConditionSuspended); c != nil && c.Reason == heraldv1.ReasonResumed {
+			return // keep saying when it was resumed
+		}
+		r.setCondition(ep, heraldv1.ConditionSuspended, metav1.ConditionFalse, heraldv1.ReasonNotSuspended, "no suspension rule applies")
+	}
+}
+
+func isAutoSuspended(ep *heraldv1.WebhookEndpoint) bool {
+	c := meta.FindStatusCondition(ep.Status.Conditions, heraldv1.ConditionSuspended)
+	return c != nil && c.Status == metav1.ConditionTrue &&
+		(c.Reason == heraldv1.ReasonFailureRateExceeded || c.Reason == heraldv1.ReasonIssueReportsExceeded)
+}
+
+func recordSuspendedMetric(ep *heraldv1.WebhookEndpoint) {
+	metrics.SuspendedEndpoints.DeletePartialMatch(map[string]string{"namespace": ep.Namespace, "endpoint": ep.Name})
+	if c := meta.FindStatusCondition(ep.Status.Conditions, heraldv1.ConditionSuspended); c != nil && c.Status == metav1.ConditionTrue {
+		metrics.SuspendedEndpoints.WithLabelValues(ep.Namespace, ep.Name, c.Reason).Set(1)
+	}
 }
 
 // reconcileReady sets Ready: False while suspended or while the signing
@@ -83,6 +308,118 @@ func (r *WebhookEndpointReconciler) reconcileReady(ctx context.Context, ep *hera
 	return nil
 }
 
+// reconcileNotifications emails the contacts, when there is a Mailer and
+// contacts: one digest of the deliveries that failed since the last digest,
+// at most one per DigestInterval, sent DigestInterval after the oldest
+// failure it lists (so a burst makes one email); and one email per
+// automatic suspension. A message is sent before its time is recorded, so a
+// crash in between repeats it rather than losing it.
+func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, s *endpointScope) error {
+	ep := s.ep
+	if r.Mailer == nil || len(ep.Spec.ContactEmails) == 0 {
+		return nil
+	}
+	target := notify.Endpoint{Namespace: ep.Namespace, Name: ep.Name, URL: ep.Spec.URL, Contacts: ep.Spec.ContactEmails}
+	var errs []error
+
+	if c := meta.FindStatusCondition(ep.Status.Conditions, heraldv1.ConditionSuspended); isAutoSuspended(ep) &&
+		(ep.Status.SuspensionNotifiedTime == nil || ep.Status.SuspensionNotifiedTime.Time.Before(c.LastTransitionTime.Time)) {
+		if err := r.Mailer.Send(ctx, notify.SuspendedMessage(target, c.Reason, c.Message, heraldv1.ResumeAnnotation)); err != nil {
+			errs = append(errs, r.notifyFailed(ep, "suspension", err))
+		} else {
+			t := metav1.NewMicroTime(s.now)
+			ep.Status.SuspensionNotifiedTime = &t
+		}
+	}
+
+	var failed []notify.FailedDelivery
+	var oldest, newest time.Time
+	for i := range s.deliveries {
+		d := &s.deliveries[i]
+		if d.Status.Phase != heraldv1.DeliveryFailed || d.Status.CompletionTime == nil {
+			continue
+		}
+		done := d.Status.CompletionTime.Time
+		if ep.Status.LastFailureDigestTime != nil && !done.After(ep.Status.LastFailureDigestTime.Time) {
+			continue
+		}
+		failed = append(failed, failedDelivery(d))
+		if oldest.IsZero() || done.Before(oldest) {
+			oldest = done
+		}
+		if done.After(newest) {
+			newest = done
+		}
+	}
+	if len(failed) == 0 {
+		return errors.Join(errs...)
+	}
+	due := oldest.Add(r.DigestInterval)
+	if last := ep.Status.LastFailureDigestTime; last != nil && last.Add(r.DigestInterval).After(due) {
+		due = last.Add(r.DigestInterval)
+	}
+	if s.now.Before(due) {
+		s.requeueNoLaterThan(due)
+		return errors.Join(errs...)
+	}
+	slices.SortFunc(failed, func(a, b notify.FailedDelivery) int { return a.CompletionTime.Compare(b.CompletionTime) })
+	if err := r.Mailer.Send(ctx, notify.FailedDeliveriesMessage(target, failed, r.DigestInterval)); err != nil {
+		errs = append(errs, r.notifyFailed(ep, "failed-deliveries digest", err))
+	} else {
+		t := metav1.NewMicroTime(newest)
+		ep.Status.LastFailureDigestTime = &t
+	}
+	return errors.Join(errs...)
+}
+
+func failedDelivery(d *heraldv1.WebhookDelivery) notify.FailedDelivery {
+	fd := notify.FailedDelivery{Name: d.Name, Event: d.Spec.Event, User: d.Spec.User, Attempts: len(d.Status.Attempts),
+		CompletionTime: d.Status.CompletionTime.Time}
+	if n := len(d.Status.Attempts); n > 0 {
+		fd.LastError = d.Status.Attempts[n-1].Error
+	}
+	return fd
+}
+
+func (r *WebhookEndpointReconciler) notifyFailed(ep *heraldv1.WebhookEndpoint, what string, err error) error {
+	r.Recorder.Eventf(ep, nil, corev1.EventTypeWarning, EventNotifyFailed, "Notify", "emailing the %s failed: %v", what, err)
+	return fmt.Errorf("emailing the %s: %w", what, err)
+}
+
+// deleteExpired deletes finished deliveries past their retention that the
+// written watermark has folded (so their deletion changes no statistic),
+// and issue reports older than the window.
+func (r *WebhookEndpointReconciler) deleteExpired(ctx context.Context, s *endpointScope) error {
+	var errs []error
+	for i := range s.deliveries {
+		d := &s.deliveries[i]
+		if !d.Status.Phase.IsFinal() || d.Status.CompletionTime == nil {
+			continue
+		}
+		expires := d.Status.CompletionTime.Add(s.ep.GetRetention(d.Status.Phase))
+		folded := d.Status.CompletionTime.Time.Before(s.compaction.Through)
+		if !folded || s.now.Before(expires) {
+			s.requeueNoLaterThan(expires)
+			continue
+		}
+		if err := r.Delete(ctx, d, client.Preconditions{UID: &d.UID}); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("deleting delivery %s: %w", d.Name, err))
+		}
+	}
+	for i := range s.reports {
+		rep := &s.reports[i]
+		expires := rep.CreationTimestamp.Add(s.rules.Window)
+		if s.now.Before(expires) {
+			s.requeueNoLaterThan(expires)
+			continue
+		}
+		if err := r.Delete(ctx, rep, client.Preconditions{UID: &rep.UID}); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, fmt.Errorf("deleting issue report %s: %w", rep.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (r *WebhookEndpointReconciler) setCondition(ep *heraldv1.WebhookEndpoint, conditionType string, status metav1.ConditionStatus, reason, message string) {
 	meta.SetStatusCondition(&ep.Status.Conditions, metav1.Condition{
 		Type:               conditionType,
@@ -94,13 +431,23 @@ func (r *WebhookEndpointReconciler) setCondition(ep *heraldv1.WebhookEndpoint, c
 	})
 }
 
-// SetupWithManager registers the controller: endpoints, and the endpoints
-// using a Secret when that Secret changes. Secrets are watched by metadata
-// only, so their data is never cached.
+// SetupWithManager registers the controller: endpoints (spec and annotation
+// changes, not its own status writes), their deliveries and issue reports
+// (coalesced by StatisticsDelay), and the Secrets they sign with (metadata
+// only, so Secret data is never cached).
 func (r *WebhookEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	coalesce := &coalescer{delay: r.StatisticsDelay}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&heraldv1.WebhookEndpoint{}).
+		For(&heraldv1.WebhookEndpoint{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&heraldv1.WebhookDelivery{}, coalesce.handler(func(o client.Object) string {
+			return o.(*heraldv1.WebhookDelivery).Spec.EndpointRef.Name
+		})).
+		Watches(&heraldv1.WebhookIssueReport{}, coalesce.handler(func(o client.Object) string {
+			return o.(*heraldv1.WebhookIssueReport).Spec.EndpointRef.Name
+		})).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.endpointsUsingSecret)).
+		WithOptions(controller.Options{NewQueue: newClockedQueue(r.Clock)}).
 		Named("webhookendpoint").
 		Complete(r)
 }
@@ -117,4 +464,45 @@ func (r *WebhookEndpointReconciler) endpointsUsingSecret(ctx context.Context, se
 		reqs[i] = reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])}
 	}
 	return reqs
+}
+
+// coalescer turns a burst of changes to an endpoint's deliveries into one
+// reconcile of the endpoint, delay after the first change. The delay runs
+// on the real clock: it paces API writes, not the delivery schedule.
+type coalescer struct {
+	delay   time.Duration
+	mu      sync.Mutex
+	pending map[types.NamespacedName]bool
+}
+
+func (c *coalescer) handler(endpointOf func(client.Object) string) handler.TypedEventHandler[client.Object, reconcile.Request] {
+	enqueue := func(o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		key := types.NamespacedName{Namespace: o.GetNamespace(), Name: endpointOf(o)}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.pending == nil {
+			c.pending = map[types.NamespacedName]bool{}
+		}
+		if c.pending[key] {
+			return
+		}
+		c.pending[key] = true
+		time.AfterFunc(c.delay, func() {
+			c.mu.Lock()
+			delete(c.pending, key)
+			c.mu.Unlock()
+			q.Add(reconcile.Request{NamespacedName: key})
+		})
+	}
+	return handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(_ context.Context, e event.TypedCreateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.Object, q)
+		},
+		UpdateFunc: func(_ context.Context, e event.TypedUpdateEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.ObjectNew, q)
+		},
+		DeleteFunc: func(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.Object, q)
+		},
+	}
 }

@@ -58,3 +58,20 @@ const (
 	// ReasonNotSuspended: no suspension applies.
 	ReasonNotSuspended = "NotSuspended"
 )
+
+// Reasons of the Suspended condition.
+const (
+	// ReasonFailureRateExceeded: failurePercent or more of the calls in the
+	// window failed.
+	ReasonFailureRateExceeded = "FailureRateExceeded"
+	// ReasonIssueReportsExceeded: issueReportPercent or more of the users in
+	// the window reported an issue.
+	ReasonIssueReportsExceeded = "IssueReportsExceeded"
+	// ReasonResumed: a person lifted the suspension with the resume
+	// annotation.
+	ReasonResumed = "Resumed"
+)
+
+// ResumeAnnotation lifts an automatic suspension when set to a new value (a
+// timestamp, say) and restarts the statistics window at that moment.
+const ResumeAnnotation = "webhooks.herald.dev/resume"

@@ -120,6 +120,91 @@ type WebhookEndpointSpec struct {
 	// phase Held, keep their attempts, and go on when it is set back to false.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// suspension sets the rules that suspend the endpoint automatically.
+	// Defaults: a 72h window; 25% failed calls once there were 20 calls; 5% of
+	// users reporting an issue once there were 20 users.
+	// +optional
+	// +kubebuilder:default={}
+	Suspension *SuspensionPolicy `json:"suspension,omitempty"`
+
+	// retention says how long finished deliveries are kept before herald
+	// deletes them. Their attempts stay counted in the endpoint's statistics.
+	// Defaults: succeeded 1h, failed 72h.
+	// +optional
+	// +kubebuilder:default={}
+	Retention *RetentionPolicy `json:"retention,omitempty"`
+
+	// contactEmails are told by email about failed deliveries (one digest
+	// per notification interval) and about a suspension, when the manager has
+	// SMTP settings. Events are recorded either way.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=254
+	// +kubebuilder:validation:items:Pattern=`^[^@\s]+@[^@\s]+\.[^@\s]+$`
+	// +listType=set
+	ContactEmails []string `json:"contactEmails,omitempty"`
+}
+
+// SuspensionPolicy holds the two suspension rules. A rule fires when its
+// percentage is reached or exceeded within the window.
+type SuspensionPolicy struct {
+	// window is the rolling period the statistics cover, a Go duration from
+	// 1h to 720h. Defaults to 72h.
+	// +optional
+	// +kubebuilder:default="72h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1h') && duration(self) <= duration('720h')",message="suspension.window must be between 1h and 720h"
+	Window *metav1.Duration `json:"window,omitempty"`
+
+	// failurePercent suspends the endpoint when this percentage or more of
+	// its calls in the window failed. Defaults to 25.
+	// +optional
+	// +kubebuilder:default=25
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	FailurePercent *int32 `json:"failurePercent,omitempty"`
+
+	// minimumCalls is how many calls the window must hold before
+	// failurePercent may fire, so that one failure out of one call does not
+	// suspend. Defaults to 20.
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	MinimumCalls *int32 `json:"minimumCalls,omitempty"`
+
+	// issueReportPercent suspends the endpoint when this percentage or more
+	// of its users (distinct spec.user of its deliveries in the window)
+	// reported an issue with a WebhookIssueReport. Defaults to 5.
+	// +optional
+	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	IssueReportPercent *int32 `json:"issueReportPercent,omitempty"`
+
+	// minimumUsers is how many users the window must hold before
+	// issueReportPercent may fire. Defaults to 20.
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	MinimumUsers *int32 `json:"minimumUsers,omitempty"`
+}
+
+// RetentionPolicy says how long finished deliveries are kept.
+type RetentionPolicy struct {
+	// succeeded is how long a Succeeded delivery is kept after it finished.
+	// Defaults to 1h: at 2 deliveries a second that is about 7,200 objects,
+	// within Kubernetes' guidance of some 10,000 per resource type.
+	// +optional
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="retention.succeeded must not be negative"
+	Succeeded *metav1.Duration `json:"succeeded,omitempty"`
+
+	// failed is how long a Failed delivery is kept after it finished, so that
+	// people can look at it and redeliver it. Defaults to 72h.
+	// +optional
+	// +kubebuilder:default="72h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="retention.failed must not be negative"
+	Failed *metav1.Duration `json:"failed,omitempty"`
 }
 
 // WebhookEndpointStatus is written by herald's endpoint controller only.
@@ -134,6 +219,128 @@ type WebhookEndpointStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// statistics are the endpoint's calls and users in the current window.
+	// +optional
+	Statistics *EndpointStatistics `json:"statistics,omitempty"`
+
+	// compaction holds the attempts of finished deliveries that herald has
+	// folded into hourly counts, so that deleting those deliveries changes
+	// no statistic.
+	// +optional
+	Compaction *Compaction `json:"compaction,omitempty"`
+
+	// resumedAt is when the endpoint was last resumed: the window starts no
+	// earlier than this.
+	// +optional
+	ResumedAt *metav1.MicroTime `json:"resumedAt,omitempty"`
+
+	// lastHandledResume is the value of the webhooks.herald.dev/resume
+	// annotation that herald last acted on; a new value resumes once.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	LastHandledResume string `json:"lastHandledResume,omitempty"`
+
+	// lastFailureDigestTime is when the contacts were last emailed a digest of
+	// failed deliveries (deliveries that failed after it are in the next).
+	// +optional
+	LastFailureDigestTime *metav1.MicroTime `json:"lastFailureDigestTime,omitempty"`
+
+	// suspensionNotifiedTime is when the contacts were last emailed about a
+	// suspension.
+	// +optional
+	SuspensionNotifiedTime *metav1.MicroTime `json:"suspensionNotifiedTime,omitempty"`
+}
+
+// EndpointStatistics are counted over [windowStart, now].
+type EndpointStatistics struct {
+	// windowStart is where the window begins: the suspension window ago, or
+	// the last resume if that is later.
+	// +required
+	WindowStart metav1.Time `json:"windowStart"`
+
+	// calls made in the window (attempts, each counted once).
+	// +optional
+	Calls int64 `json:"calls"`
+
+	// failures among those calls.
+	// +optional
+	Failures int64 `json:"failures"`
+
+	// failurePercent is failures / calls as a whole percentage, rounded down.
+	// +optional
+	FailurePercent int32 `json:"failurePercent"`
+
+	// users is the number of distinct spec.user values of deliveries in the
+	// window. Users of deliveries already deleted are estimated with a
+	// HyperLogLog sketch (standard error about 3%); the rest are exact.
+	// +optional
+	Users int64 `json:"users"`
+
+	// usersReporting is the number of distinct users with a
+	// WebhookIssueReport for this endpoint in the window.
+	// +optional
+	UsersReporting int64 `json:"usersReporting"`
+
+	// lastSuccessTime is when the last successful call started.
+	// +optional
+	LastSuccessTime *metav1.Time `json:"lastSuccessTime,omitempty"`
+
+	// lastFailureTime is when the last failed call started.
+	// +optional
+	LastFailureTime *metav1.Time `json:"lastFailureTime,omitempty"`
+
+	// hourly counts calls and failures per hour of the window, oldest first;
+	// hours without calls are left out.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=721
+	Hourly []HourlyCount `json:"hourly,omitempty"`
+}
+
+// HourlyCount is the calls and failures of one hour.
+type HourlyCount struct {
+	// hour is the start of the hour (UTC).
+	// +required
+	Hour metav1.Time `json:"hour"`
+	// calls started in that hour.
+	// +optional
+	Calls int64 `json:"calls"`
+	// failures among them.
+	// +optional
+	Failures int64 `json:"failures"`
+}
+
+// Compaction is the folded part of the statistics.
+type Compaction struct {
+	// through is the watermark: every delivery that finished before it is
+	// counted here, never from the live object again.
+	// +required
+	Through metav1.MicroTime `json:"through"`
+
+	// hourly are the folded calls and failures by the hour they started.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=721
+	Hourly []HourlyCount `json:"hourly,omitempty"`
+
+	// userSketches are HyperLogLog sketches (base64) of the folded
+	// deliveries' users, one per UTC day.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	UserSketches []DailySketch `json:"userSketches,omitempty"`
+}
+
+// DailySketch is a HyperLogLog sketch of one day's users.
+type DailySketch struct {
+	// day is the start of the UTC day.
+	// +required
+	Day metav1.Time `json:"day"`
+	// sketch is the base64 of the sketch's registers.
+	// +required
+	// +kubebuilder:validation:MaxLength=2048
+	Sketch string `json:"sketch"`
 }
 
 // WebhookEndpoint is an application's HTTP endpoint that herald calls: its
@@ -145,8 +352,13 @@ type WebhookEndpointStatus struct {
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.spec.url`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Suspended",type=string,JSONPath=`.status.conditions[?(@.type=="Suspended")].status`
-// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Failure %",type=integer,JSONPath=`.status.statistics.failurePercent`
+// +kubebuilder:printcolumn:name="Calls",type=integer,JSONPath=`.status.statistics.calls`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Failures",type=integer,JSONPath=`.status.statistics.failures`,priority=1
+// +kubebuilder:printcolumn:name="Users",type=integer,JSONPath=`.status.statistics.users`,priority=1
+// +kubebuilder:printcolumn:name="Reporting",type=integer,JSONPath=`.status.statistics.usersReporting`,priority=1
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 type WebhookEndpoint struct {
 	metav1.TypeMeta `json:",inline"`
 	// +optional
@@ -180,6 +392,66 @@ func (e *WebhookEndpoint) GetBackoff() []time.Duration {
 		backoff[i] = d.Duration
 	}
 	return backoff
+}
+
+// Defaults of the suspension and retention policies.
+const (
+	DefaultWindow             = 72 * time.Hour
+	DefaultFailurePercent     = 25
+	DefaultMinimumCalls       = 20
+	DefaultIssueReportPercent = 5
+	DefaultMinimumUsers       = 20
+	DefaultRetainSucceeded    = time.Hour
+	DefaultRetainFailed       = 72 * time.Hour
+)
+
+// SuspensionRules are the endpoint's suspension thresholds with defaults
+// applied.
+type SuspensionRules struct {
+	Window             time.Duration
+	FailurePercent     int64
+	MinimumCalls       int64
+	IssueReportPercent int64
+	MinimumUsers       int64
+}
+
+// GetSuspensionRules returns spec.suspension with defaults applied.
+func (e *WebhookEndpoint) GetSuspensionRules() SuspensionRules {
+	r := SuspensionRules{DefaultWindow, DefaultFailurePercent, DefaultMinimumCalls, DefaultIssueReportPercent, DefaultMinimumUsers}
+	p := e.Spec.Suspension
+	if p == nil {
+		return r
+	}
+	if p.Window != nil && p.Window.Duration > 0 {
+		r.Window = p.Window.Duration
+	}
+	setPositive(&r.FailurePercent, p.FailurePercent)
+	setPositive(&r.MinimumCalls, p.MinimumCalls)
+	setPositive(&r.IssueReportPercent, p.IssueReportPercent)
+	setPositive(&r.MinimumUsers, p.MinimumUsers)
+	return r
+}
+
+func setPositive(dst *int64, v *int32) {
+	if v != nil && *v > 0 {
+		*dst = int64(*v)
+	}
+}
+
+// GetRetention returns how long finished deliveries of the given phase are
+// kept.
+func (e *WebhookEndpoint) GetRetention(phase DeliveryPhase) time.Duration {
+	p := e.Spec.Retention
+	switch {
+	case phase == DeliveryFailed && p != nil && p.Failed != nil:
+		return p.Failed.Duration
+	case phase == DeliveryFailed:
+		return DefaultRetainFailed
+	case p != nil && p.Succeeded != nil:
+		return p.Succeeded.Duration
+	default:
+		return DefaultRetainSucceeded
+	}
 }
 
 // GetSigningSecretKey returns spec.signingSecretRef.key or its default.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -18,6 +19,7 @@ import (
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
 	"github.com/herald-operator/herald/controllers"
+	"github.com/herald-operator/herald/internal/notify"
 	"github.com/herald-operator/herald/internal/sender"
 	"github.com/herald-operator/herald/internal/version"
 )
@@ -38,7 +40,11 @@ func run() error {
 		concurrentDelivers  int
 		maxIdleConnsPerHost int
 		showVersion         bool
+		digestInterval      time.Duration
+		statisticsDelay     time.Duration
+		smtpPasswordFile    string
 	)
+	smtp := notify.SMTPConfigFromEnv(os.Getenv)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz probes.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader so that only one of several replicas makes calls.")
@@ -46,6 +52,14 @@ func run() error {
 	flag.IntVar(&concurrentDelivers, "concurrent-deliveries", 64, "How many deliveries are handled at once. Calls wait on the network, so this is far above the CPU count.")
 	flag.IntVar(&maxIdleConnsPerHost, "max-idle-conns-per-host", sender.DefaultMaxIdleConnsPerHost, "Idle HTTP connections kept per receiver host for reuse.")
 	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
+	flag.DurationVar(&digestInterval, "digest-interval", 15*time.Minute, "Least time between two emails listing an endpoint's failed deliveries; a burst of failures makes one email.")
+	flag.DurationVar(&statisticsDelay, "statistics-delay", 2*time.Second, "Coalescing delay of endpoint statistics: a busy endpoint's status is written at most about once per delay.")
+	flag.StringVar(&smtp.Host, "smtp-host", smtp.Host, "SMTP server for contact emails (env "+notify.EnvHost+"); email is off when unset.")
+	flag.IntVar(&smtp.Port, "smtp-port", smtp.Port, "SMTP server port (env "+notify.EnvPort+"); STARTTLS, not implicit TLS.")
+	flag.StringVar(&smtp.Username, "smtp-username", smtp.Username, "SMTP AUTH user (env "+notify.EnvUsername+"). The password comes from env "+notify.EnvPassword+" or --smtp-password-file, never a flag.")
+	flag.StringVar(&smtpPasswordFile, "smtp-password-file", "", "File holding the SMTP password, e.g. a mounted Secret key.")
+	flag.StringVar(&smtp.From, "smtp-from", smtp.From, "Sender address of contact emails (env "+notify.EnvFrom+").")
+	flag.StringVar(&smtp.StartTLS, "smtp-starttls", smtp.StartTLS, "STARTTLS: auto, always or never (env "+notify.EnvStartTLS+").")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -53,6 +67,23 @@ func run() error {
 	if showVersion {
 		fmt.Println(version.Version)
 		return nil
+	}
+	var mailer controllers.Mailer
+	if smtpPasswordFile != "" {
+		password, err := notify.PasswordFromFile(smtpPasswordFile)
+		if err != nil {
+			return err
+		}
+		smtp.Password = password
+	}
+	if smtp.Enabled() {
+		if err := smtp.Validate(); err != nil {
+			return err
+		}
+		mailer = notify.NewMailer(smtp)
+	}
+	if digestInterval <= 0 || statisticsDelay <= 0 {
+		return fmt.Errorf("--digest-interval and --statistics-delay must be positive")
 	}
 	if concurrentDelivers < 1 {
 		return fmt.Errorf("--concurrent-deliveries must be at least 1, got %d", concurrentDelivers)
@@ -83,6 +114,9 @@ func run() error {
 		Clock:                   clock.RealClock{},
 		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent(), MaxIdleConnsPerHost: maxIdleConnsPerHost}),
 		MaxConcurrentDeliveries: concurrentDelivers,
+		Mailer:                  mailer,
+		DigestInterval:          digestInterval,
+		StatisticsDelay:         statisticsDelay,
 	}); err != nil {
 		return fmt.Errorf("setting up controllers: %w", err)
 	}
@@ -92,6 +126,6 @@ func run() error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	ctrl.Log.WithName("herald").Info("starting manager", "version", version.Version)
+	ctrl.Log.WithName("herald").Info("starting manager", "version", version.Version, "email", smtp.Enabled())
 	return mgr.Start(ctx)
 }
