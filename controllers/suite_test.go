@@ -1,6 +1,7 @@
 package controllers_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,6 +85,14 @@ func runSuite(m *testing.M) int {
 	return m.Run()
 }
 
+// loopbackAllowed opens the address guard for the tests' receivers, as
+// --allow-networks=127.0.0.0/8 does.
+var loopbackAllowed = func() *sender.Guard {
+	g, err := sender.NewGuard([]string{"127.0.0.0/8"})
+	utilruntime.Must(err)
+	return g
+}()
+
 // testStart is the fake clock's starting time: the real time when the tests
 // start (creation timestamps, set by the API server, are real), with a
 // fraction of a second that catches any loss of precision in status.
@@ -130,6 +139,8 @@ type env struct {
 	clock *timerClock
 	// mailer, when set before startManager, gets the managers' emails.
 	mailer controllers.Mailer
+	// guard, when set before startManager, replaces loopbackAllowed.
+	guard *sender.Guard
 }
 
 func newEnv(t *testing.T) *env {
@@ -163,7 +174,7 @@ func (e *env) startManager() (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.g.Expect(controllers.Setup(ctx, mgr, controllers.Options{
 		Clock:                   e.clock,
-		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent()}),
+		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent(), Guard: cmp.Or(e.guard, loopbackAllowed)}),
 		MaxConcurrentDeliveries: 8,
 		Mailer:                  e.mailer,
 		DigestInterval:          testDigestInterval,

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/internal/sender"
 )
 
 const (
@@ -389,4 +390,23 @@ func TestSuspendHoldsWithoutSpendingAttempts(t *testing.T) {
 	setSuspend(false)
 	e.waitForPhase("fresh", heraldv1.DeliverySucceeded, 2)
 	g.Expect(rcv.got()[1].at).To(BeTemporally("==", due.Add(time.Hour)))
+}
+
+func TestAddressGuardRefusesWithoutCalling(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	guard, err := sender.NewGuard(nil) // the manager's default: nothing opened
+	g.Expect(err).NotTo(HaveOccurred())
+	e.guard = guard
+	e.startManager()
+	rcv := e.receiver(e.clock, statuses(http.StatusOK))
+	e.endpoint("internal", rcv.URL, withBackoff())
+	e.delivery("d", "internal", testPayload)
+
+	d := e.waitForPhase("d", heraldv1.DeliveryFailed, 1)
+	g.Expect(d.Status.Attempts[0].Error).To(ContainSubstring("127.0.0.1 is in a blocked network (loopback)"))
+	g.Expect(d.Status.Attempts[0].StatusCode).To(BeZero())
+	g.Expect(rcv.count()).To(BeZero(), "no byte reaches the receiver")
+	g.Eventually(func() []string { return e.eventReasons("d") }).WithTimeout(10 * time.Second).
+		Should(ContainElement("DeliveryFailed"))
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -43,6 +44,8 @@ func run() error {
 		digestInterval      time.Duration
 		statisticsDelay     time.Duration
 		smtpPasswordFile    string
+		allowNetworks       string
+		proxyFromEnv        bool
 	)
 	smtp := notify.SMTPConfigFromEnv(os.Getenv)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
@@ -52,6 +55,8 @@ func run() error {
 	flag.IntVar(&concurrentDelivers, "concurrent-deliveries", 64, "How many deliveries are handled at once. Calls wait on the network, so this is far above the CPU count.")
 	flag.IntVar(&maxIdleConnsPerHost, "max-idle-conns-per-host", sender.DefaultMaxIdleConnsPerHost, "Idle HTTP connections kept per receiver host for reuse.")
 	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
+	flag.StringVar(&allowNetworks, "allow-networks", "", "Comma-separated CIDR ranges herald may call despite the address guard, which refuses loopback, private, link-local (cloud metadata), carrier-grade NAT, multicast and reserved addresses: e.g. the cluster's service range, or 127.0.0.0/8 for local development.")
+	flag.BoolVar(&proxyFromEnv, "use-proxy-from-environment", false, "Send calls through HTTP_PROXY/HTTPS_PROXY of the environment (the guard then checks the proxy's address).")
 	flag.DurationVar(&digestInterval, "digest-interval", 15*time.Minute, "Least time between two emails listing an endpoint's failed deliveries; a burst of failures makes one email.")
 	flag.DurationVar(&statisticsDelay, "statistics-delay", 2*time.Second, "Coalescing delay of endpoint statistics: a busy endpoint's status is written at most about once per delay.")
 	flag.StringVar(&smtp.Host, "smtp-host", smtp.Host, "SMTP server for contact emails (env "+notify.EnvHost+"); email is off when unset.")
@@ -67,6 +72,10 @@ func run() error {
 	if showVersion {
 		fmt.Println(version.Version)
 		return nil
+	}
+	guard, err := sender.NewGuard(strings.Split(allowNetworks, ","))
+	if err != nil {
+		return fmt.Errorf("--allow-networks: %w", err)
 	}
 	var mailer controllers.Mailer
 	if smtpPasswordFile != "" {
@@ -111,8 +120,13 @@ func run() error {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	if err := controllers.Setup(ctx, mgr, controllers.Options{
-		Clock:                   clock.RealClock{},
-		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent(), MaxIdleConnsPerHost: maxIdleConnsPerHost}),
+		Clock: clock.RealClock{},
+		Sender: sender.New(sender.Options{
+			UserAgent:            version.UserAgent(),
+			MaxIdleConnsPerHost:  maxIdleConnsPerHost,
+			Guard:                guard,
+			ProxyFromEnvironment: proxyFromEnv,
+		}),
 		MaxConcurrentDeliveries: concurrentDelivers,
 		Mailer:                  mailer,
 		DigestInterval:          digestInterval,

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,13 @@ type Options struct {
 	UserAgent string
 	// MaxIdleConnsPerHost is how many idle connections are kept per host.
 	MaxIdleConnsPerHost int
+	// Guard refuses connections to blocked networks; nil refuses by the
+	// default rules with nothing allowed.
+	Guard *Guard
+	// ProxyFromEnvironment sends calls through the HTTP(S)_PROXY of the
+	// environment. Off by default: the guard then checks the proxy's
+	// address, not the receiver's.
+	ProxyFromEnvironment bool
 }
 
 // Request is one call.
@@ -74,11 +82,19 @@ func New(opts Options) *Sender {
 	if opts.MaxIdleConnsPerHost <= 0 {
 		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
 	}
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	guard := opts.Guard
+	if guard == nil {
+		guard = &Guard{}
+	}
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: guard.control}
+	var proxy func(*http.Request) (*url.URL, error)
+	if opts.ProxyFromEnvironment {
+		proxy = http.ProxyFromEnvironment
+	}
 	transport := &http.Transport{
-		// Proxies from the environment are not used: a delivery goes
-		// straight to the URL its endpoint names.
-		Proxy:                  nil,
+		// Unless told otherwise, a delivery goes straight to the URL its
+		// endpoint names.
+		Proxy:                  proxy,
 		DialContext:            dialer.DialContext,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           0, // no global cap; the per-host cap bounds it

@@ -33,7 +33,13 @@ const maxTransportErrorText = 512
 // test ends, so that no connection outlives the test's servers.
 func newTestSender(t *testing.T) *Sender {
 	t.Helper()
-	s := New(Options{UserAgent: testUserAgent})
+	// The test servers listen on loopback, which the guard refuses unless
+	// it is opened, as --allow-networks does.
+	guard, err := NewGuard([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{UserAgent: testUserAgent, Guard: guard})
 	t.Cleanup(s.client.CloseIdleConnections)
 	return s
 }
