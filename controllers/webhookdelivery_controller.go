@@ -128,7 +128,7 @@ func (r *WebhookDeliveryReconciler) reconcileDelivery(ctx context.Context, d *he
 	}
 
 	backoff := ep.GetBackoff()
-	due, more := retry.NextAttemptTime(len(d.Status.Attempts), lastAttemptEnd(d), backoff)
+	due, more := nextAttemptTime(d, backoff)
 	if !more {
 		// The schedule was shortened after the last attempt failed.
 		markFailed(d, now)
@@ -212,6 +212,9 @@ func (r *WebhookDeliveryReconciler) attempt(ctx context.Context, d *heraldv1.Web
 	}
 	if res.Err != nil {
 		attempt.Error = truncate(res.Err.Error(), maxErrorText)
+	}
+	if res.RetryAfter > 0 {
+		attempt.RetryAfter = &metav1.Duration{Duration: res.RetryAfter}
 	}
 	return attempt, nil
 }

@@ -410,3 +410,29 @@ func TestAddressGuardRefusesWithoutCalling(t *testing.T) {
 	g.Eventually(func() []string { return e.eventReasons("d") }).WithTimeout(10 * time.Second).
 		Should(ContainElement("DeliveryFailed"))
 }
+
+func TestRetryAfterLengthensTheWait(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	e.startManager()
+	rcv := e.receiver(e.clock, func(n int, w http.ResponseWriter) {
+		if n == 1 {
+			w.Header().Set("Retry-After", "300")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	e.endpoint("app", rcv.URL)
+	e.delivery("d", "app", testPayload)
+	d := e.waitForPhase("d", heraldv1.DeliveryRetrying, 1)
+	g.Expect(d.Status.Attempts[0].RetryAfter.Duration).To(Equal(300 * time.Second))
+	due := d.Status.Attempts[0].EndTime().Add(300 * time.Second)
+	g.Expect(d.Status.NextAttemptTime.Time).To(BeTemporally("==", due), "the receiver's 300 s, not the schedule's 60 s")
+
+	e.clock.SetTime(d.Status.Attempts[0].EndTime().Add(60 * time.Second))
+	g.Consistently(rcv.count).WithTimeout(500 * time.Millisecond).Should(Equal(1))
+	e.stepTo(due)
+	e.waitForPhase("d", heraldv1.DeliverySucceeded, 2)
+	g.Expect(rcv.got()[1].at).To(BeTemporally("==", due))
+}

@@ -80,7 +80,7 @@ func recordAttempt(d *heraldv1.WebhookDelivery, attempt heraldv1.DeliveryAttempt
 			fmt.Sprintf("attempt %d answered HTTP %d", attempt.Number, attempt.StatusCode), now)
 		return time.Time{}, false
 	}
-	due, more = retry.NextAttemptTime(len(d.Status.Attempts), attempt.EndTime().Time, backoff)
+	due, more = retry.NextAttemptTime(len(d.Status.Attempts), attempt.EndTime().Time, backoff, attempt.GetRetryAfter())
 	if !more {
 		markFailed(d, now)
 		return time.Time{}, false
@@ -89,11 +89,13 @@ func recordAttempt(d *heraldv1.WebhookDelivery, attempt heraldv1.DeliveryAttempt
 	return due, true
 }
 
-// lastAttemptEnd is when the delivery's latest attempt ended, or the zero
-// time.
-func lastAttemptEnd(d *heraldv1.WebhookDelivery) time.Time {
-	if n := len(d.Status.Attempts); n > 0 {
-		return d.Status.Attempts[n-1].EndTime().Time
+// nextAttemptTime is when the delivery's next attempt is due, from the
+// attempts in its status; more is false when the schedule allows none.
+func nextAttemptTime(d *heraldv1.WebhookDelivery, backoff []time.Duration) (time.Time, bool) {
+	n := len(d.Status.Attempts)
+	if n == 0 {
+		return retry.NextAttemptTime(0, time.Time{}, backoff, 0)
 	}
-	return time.Time{}
+	last := d.Status.Attempts[n-1]
+	return retry.NextAttemptTime(n, last.EndTime().Time, backoff, last.GetRetryAfter())
 }

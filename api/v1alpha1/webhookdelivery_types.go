@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -101,11 +103,26 @@ type DeliveryAttempt struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Error string `json:"error,omitempty"`
+
+	// retryAfter is the wait the receiver asked for with a Retry-After
+	// header on a 429 or 503 answer. The next attempt then waits that long
+	// if it is longer than the schedule's wait, by at most 1h more; never
+	// shorter than the schedule.
+	// +optional
+	RetryAfter *metav1.Duration `json:"retryAfter,omitempty"`
 }
 
 // EndTime is when the attempt ended: the moment the retry wait counts from.
 func (a DeliveryAttempt) EndTime() metav1.MicroTime {
 	return metav1.NewMicroTime(a.StartTime.Add(a.Duration.Duration))
+}
+
+// GetRetryAfter returns the wait the receiver asked for, or zero.
+func (a DeliveryAttempt) GetRetryAfter() time.Duration {
+	if a.RetryAfter == nil {
+		return 0
+	}
+	return a.RetryAfter.Duration
 }
 
 // Succeeded reports whether the receiver answered with a 2xx status.

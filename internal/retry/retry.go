@@ -12,15 +12,29 @@ import "time"
 // due, given when the last of them ended. The zero time means "at once" (no
 // attempt made yet). more is false when the schedule allows no further
 // attempt.
-func NextAttemptTime(failedAttempts int, lastEnd time.Time, backoff []time.Duration) (due time.Time, more bool) {
+//
+// retryAfter is what the last failed attempt's receiver asked for (zero for
+// nothing); it can lengthen the wait, see WithRetryAfter.
+func NextAttemptTime(failedAttempts int, lastEnd time.Time, backoff []time.Duration, retryAfter time.Duration) (due time.Time, more bool) {
 	switch {
 	case failedAttempts <= 0:
 		return time.Time{}, true
 	case failedAttempts > len(backoff):
 		return time.Time{}, false
 	default:
-		return lastEnd.Add(backoff[failedAttempts-1]), true
+		return lastEnd.Add(WithRetryAfter(backoff[failedAttempts-1], retryAfter)), true
 	}
+}
+
+// MaxRetryAfter bounds how much longer than the schedule a receiver's
+// Retry-After may make herald wait.
+const MaxRetryAfter = time.Hour
+
+// WithRetryAfter returns the wait after a failed attempt: the schedule's
+// backoff, or the receiver's Retry-After if that is longer, but never more
+// than MaxRetryAfter beyond the backoff. Never shorter than the schedule.
+func WithRetryAfter(backoff, retryAfter time.Duration) time.Duration {
+	return max(backoff, min(retryAfter, backoff+MaxRetryAfter))
 }
 
 // Wait returns how long to wait from now until due; zero when due has come.

@@ -25,7 +25,7 @@ func TestNextAttemptTime(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			due, more := NextAttemptTime(tt.failed, end, tt.backoff)
+			due, more := NextAttemptTime(tt.failed, end, tt.backoff, 0)
 			if !due.Equal(tt.wantDue) || more != tt.wantMore {
 				t.Fatalf("NextAttemptTime(%d) = %v, %v; want %v, %v", tt.failed, due, more, tt.wantDue, tt.wantMore)
 			}
@@ -78,5 +78,27 @@ func TestRecordedSpanNeverEndsEarly(t *testing.T) {
 				t.Fatalf("recorded span %v, %v is not in whole microseconds", start, d)
 			}
 		})
+	}
+}
+
+func TestRetryAfterLengthensButNeverShortens(t *testing.T) {
+	tests := []struct {
+		backoff, retryAfter, want time.Duration
+	}{
+		{60 * time.Second, 0, 60 * time.Second},
+		{60 * time.Second, 10 * time.Second, 60 * time.Second},
+		{60 * time.Second, 5 * time.Minute, 5 * time.Minute},
+		{60 * time.Second, 48 * time.Hour, 60*time.Second + MaxRetryAfter},
+		{600 * time.Second, 700 * time.Second, 700 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := WithRetryAfter(tt.backoff, tt.retryAfter); got != tt.want {
+			t.Errorf("WithRetryAfter(%v, %v) = %v, want %v", tt.backoff, tt.retryAfter, got, tt.want)
+		}
+	}
+	end := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	due, _ := NextAttemptTime(1, end, []time.Duration{time.Minute}, 3*time.Minute)
+	if !due.Equal(end.Add(3 * time.Minute)) {
+		t.Errorf("due = %v, want 3m after the end", due)
 	}
 }

@@ -180,3 +180,26 @@ func TestProxyFromEnvironmentIsOffByDefault(t *testing.T) {
 		t.Fatalf("a proxy in the environment was used: %v", res.Err)
 	}
 }
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		value string
+		want  time.Duration
+	}{
+		{"", 0},
+		{"120", 2 * time.Minute},
+		{" 5 ", 5 * time.Second},
+		{"0", 0},
+		{"-3", 0},
+		{"soon", 0},
+		{"Fri, 04 Dec 2026 10:05:00 GMT", 5 * time.Minute},
+		{"Fri, 04 Dec 2026 09:55:00 GMT", 0},
+		{"99999999999999", 365 * 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.value, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.value, got, tt.want)
+		}
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -69,6 +70,9 @@ type Result struct {
 	StatusCode int
 	// Err says why the call failed; nil for a 2xx answer.
 	Err error
+	// RetryAfter is the wait a 429 or 503 answer asked for with a
+	// Retry-After header (seconds or an HTTP date), zero otherwise.
+	RetryAfter time.Duration
 }
 
 // Sender makes calls.
@@ -145,7 +149,30 @@ func (s *Sender) Send(ctx context.Context, req Request) Result {
 	}
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-	return Result{StatusCode: resp.StatusCode, Err: describeStatus(resp, snippet)}
+	res := Result{StatusCode: resp.StatusCode, Err: describeStatus(resp, snippet)}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		res.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return res
+}
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
+// Anything else, or a time in the past, is no request to wait.
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		return time.Duration(min(secs, int64(365*24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(value); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }
 
 func describeStatus(resp *http.Response, snippet []byte) error {
