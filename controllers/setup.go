@@ -20,6 +20,8 @@ type Options struct {
 	Sender *sender.Sender
 	// MaxConcurrentDeliveries is how many deliveries are handled at once.
 	MaxConcurrentDeliveries int
+	// MaxPayloadBytes is the largest payload sent; zero for the default.
+	MaxPayloadBytes int
 	// Mailer emails endpoint contacts; nil disables email.
 	Mailer Mailer
 	// DigestInterval is the least time between two failed-delivery emails
@@ -47,6 +49,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 		Recorder:                mgr.GetEventRecorder("herald"),
 		Sender:                  opts.Sender,
 		MaxConcurrentReconciles: opts.MaxConcurrentDeliveries,
+		MaxPayloadBytes:         opts.MaxPayloadBytes,
 	}).SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -141,6 +141,8 @@ type env struct {
 	mailer controllers.Mailer
 	// guard, when set before startManager, replaces loopbackAllowed.
 	guard *sender.Guard
+	// maxPayloadBytes, when set before startManager, is its limit.
+	maxPayloadBytes int
 }
 
 func newEnv(t *testing.T) *env {
@@ -177,6 +179,7 @@ func (e *env) startManager() (stop func()) {
 		Sender:                  sender.New(sender.Options{UserAgent: version.UserAgent(), Guard: cmp.Or(e.guard, loopbackAllowed)}),
 		MaxConcurrentDeliveries: 8,
 		Mailer:                  e.mailer,
+		MaxPayloadBytes:         e.maxPayloadBytes,
 		DigestInterval:          testDigestInterval,
 		StatisticsDelay:         50 * time.Millisecond,
 	})).To(Succeed())

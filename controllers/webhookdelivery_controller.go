@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -38,6 +40,12 @@ const (
 	EventDeliveryFailed = "DeliveryFailed"
 )
 
+// DefaultMaxPayloadBytes is the default of --max-payload-bytes.
+const DefaultMaxPayloadBytes = 256 << 10
+
+// EventPayloadTooLarge is recorded when a payload exceeds the limit.
+const EventPayloadTooLarge = "PayloadTooLarge"
+
 // maxErrorText bounds an attempt's error text (the CRD's limit).
 const maxErrorText = 1024
 
@@ -58,6 +66,9 @@ type WebhookDeliveryReconciler struct {
 	// MaxConcurrentReconciles is how many deliveries are handled at once.
 	// Calls wait on the network, so it is far above the CPU count.
 	MaxConcurrentReconciles int
+	// MaxPayloadBytes is the largest payload herald sends; zero means
+	// DefaultMaxPayloadBytes.
+	MaxPayloadBytes int
 
 	written attemptsWritten
 }
@@ -150,6 +161,16 @@ func (r *WebhookDeliveryReconciler) reconcileDelivery(ctx context.Context, d *he
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 
+	if limit := cmp.Or(r.MaxPayloadBytes, DefaultMaxPayloadBytes); len(d.Spec.Payload.Raw) > limit {
+		message := fmt.Sprintf("the payload is %d bytes, over the manager's limit of %d (--max-payload-bytes); the delivery waits until the limit is raised",
+			len(d.Spec.Payload.Raw), limit)
+		if c := meta.FindStatusCondition(d.Status.Conditions, heraldv1.ConditionDelivered); c == nil || c.Reason != heraldv1.ReasonPayloadTooLarge {
+			r.Recorder.Eventf(d, &ep, corev1.EventTypeWarning, EventPayloadTooLarge, "Deliver", message)
+		}
+		markWaiting(d, heraldv1.DeliveryPending, heraldv1.ReasonPayloadTooLarge, message, now)
+		return ctrl.Result{}, nil
+	}
+
 	keys, err := signingKeys(ctx, r.Client, &ep)
 	if err != nil {
 		var problem *secretProblem
@@ -173,7 +194,7 @@ func (r *WebhookDeliveryReconciler) reconcileDelivery(ctx context.Context, d *he
 		r.eventDeliveryFailed(d, &ep)
 		return ctrl.Result{}, nil
 	default:
-		r.Recorder.Eventf(d, &ep, "Warning", EventAttemptFailed, "Deliver",
+		r.Recorder.Eventf(d, &ep, corev1.EventTypeWarning, EventAttemptFailed, "Deliver",
 			"attempt %d of %d to %s failed: %s; next attempt at %s",
 			attempt.Number, len(backoff)+1, ep.Spec.URL, attempt.Error, due.UTC().Format(time.RFC3339Nano))
 		return ctrl.Result{RequeueAfter: retry.Wait(r.Clock.Now(), due)}, nil
@@ -232,7 +253,7 @@ func recordAttemptMetrics(d *heraldv1.WebhookDelivery, attempt heraldv1.Delivery
 }
 
 func (r *WebhookDeliveryReconciler) eventDeliveryFailed(d *heraldv1.WebhookDelivery, ep *heraldv1.WebhookEndpoint) {
-	r.Recorder.Eventf(d, ep, "Warning", EventDeliveryFailed, "Deliver",
+	r.Recorder.Eventf(d, ep, corev1.EventTypeWarning, EventDeliveryFailed, "Deliver",
 		"delivery of %s to %s failed after %d attempts", d.Spec.Event, ep.Spec.URL, len(d.Status.Attempts))
 }
 

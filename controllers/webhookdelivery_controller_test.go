@@ -436,3 +436,28 @@ func TestRetryAfterLengthensTheWait(t *testing.T) {
 	e.waitForPhase("d", heraldv1.DeliverySucceeded, 2)
 	g.Expect(rcv.got()[1].at).To(BeTemporally("==", due))
 }
+
+func TestOversizedPayloadWaitsUntilTheLimitIsRaised(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	e.maxPayloadBytes = 1024
+	stop := e.startManager()
+	rcv := e.receiver(e.clock, statuses(http.StatusOK))
+	e.endpoint("app", rcv.URL)
+	big := fmt.Sprintf(`{"blob":%q}`, strings.Repeat("x", 2000))
+	e.delivery("big", "app", big)
+	e.waitFor("big", "Pending with PayloadTooLarge", func(d *heraldv1.WebhookDelivery) bool {
+		c := meta.FindStatusCondition(d.Status.Conditions, heraldv1.ConditionDelivered)
+		return d.Status.Phase == heraldv1.DeliveryPending && c != nil && c.Reason == heraldv1.ReasonPayloadTooLarge &&
+			strings.Contains(c.Message, "limit of 1024")
+	})
+	g.Eventually(func() []string { return e.eventReasons("big") }).WithTimeout(10 * time.Second).
+		Should(ContainElement("PayloadTooLarge"))
+	g.Expect(rcv.count()).To(BeZero())
+
+	stop()
+	e.maxPayloadBytes = 0 // the default, 256 KiB
+	e.startManager()
+	e.waitForPhase("big", heraldv1.DeliverySucceeded, 1)
+	g.Expect(rcv.got()[0].body).To(MatchJSON(big))
+}

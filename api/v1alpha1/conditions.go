@@ -31,6 +31,11 @@ const (
 	// more whsec_<base64> secrets. Deliveries wait until it is fixed.
 	ReasonSigningSecretInvalid = "SigningSecretInvalid"
 
+	// ReasonPayloadTooLarge: the payload is larger than the manager's
+	// --max-payload-bytes. The delivery waits (nothing is lost) until the
+	// limit is raised.
+	ReasonPayloadTooLarge = "PayloadTooLarge"
+
 	// ReasonSuspendedBySpec: the endpoint has spec.suspend: true.
 	ReasonSuspendedBySpec = "SuspendedBySpec"
 

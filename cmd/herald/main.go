@@ -46,6 +46,7 @@ func run() error {
 		smtpPasswordFile    string
 		allowNetworks       string
 		proxyFromEnv        bool
+		maxPayloadBytes     int
 	)
 	smtp := notify.SMTPConfigFromEnv(os.Getenv)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address of the Prometheus metrics endpoint; \"0\" turns it off.")
@@ -56,6 +57,7 @@ func run() error {
 	flag.IntVar(&maxIdleConnsPerHost, "max-idle-conns-per-host", sender.DefaultMaxIdleConnsPerHost, "Idle HTTP connections kept per receiver host for reuse.")
 	flag.BoolVar(&showVersion, "version", false, "Print the version and exit.")
 	flag.StringVar(&allowNetworks, "allow-networks", "", "Comma-separated CIDR ranges herald may call despite the address guard, which refuses loopback, private, link-local (cloud metadata), carrier-grade NAT, multicast and reserved addresses: e.g. the cluster's service range, or 127.0.0.0/8 for local development.")
+	flag.IntVar(&maxPayloadBytes, "max-payload-bytes", controllers.DefaultMaxPayloadBytes, "Largest payload herald sends; a larger delivery waits in Pending (reason PayloadTooLarge) until the limit is raised.")
 	flag.BoolVar(&proxyFromEnv, "use-proxy-from-environment", false, "Send calls through HTTP_PROXY/HTTPS_PROXY of the environment (the guard then checks the proxy's address).")
 	flag.DurationVar(&digestInterval, "digest-interval", 15*time.Minute, "Least time between two emails listing an endpoint's failed deliveries; a burst of failures makes one email.")
 	flag.DurationVar(&statisticsDelay, "statistics-delay", 2*time.Second, "Coalescing delay of endpoint statistics: a busy endpoint's status is written at most about once per delay.")
@@ -128,6 +130,7 @@ func run() error {
 			ProxyFromEnvironment: proxyFromEnv,
 		}),
 		MaxConcurrentDeliveries: concurrentDelivers,
+		MaxPayloadBytes:         maxPayloadBytes,
 		Mailer:                  mailer,
 		DigestInterval:          digestInterval,
 		StatisticsDelay:         statisticsDelay,
