@@ -69,6 +69,19 @@ envtest: ## Obtain kube-apiserver and etcd for the tests (download, or build fro
 test: verify vet kustomize ## Run all tests (unit, and envtest on a real API server) with the race detector.
 	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) ENVTEST_ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/envtest-binaries.sh)" \
 		KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory fuzz
+
+# Fuzz targets, each run for FUZZ_TIME by `make fuzz` (and briefly by `make test`).
+FUZZ_TIME ?= 5s
+FUZZ_TARGETS = ./internal/signing:FuzzParseSecretsAndSign ./internal/sender:FuzzGuard \
+	./internal/sender:FuzzPrintable ./internal/window:FuzzCompactionKeepsCounts
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZ_TIME (default 5s).
+	@for t in $(FUZZ_TARGETS); do \
+		echo "go test -run '^$$' -fuzz '^$${t#*:}$$' -fuzztime $(FUZZ_TIME) $${t%%:*}"; \
+		go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZ_TIME) "$${t%%:*}" || exit 1; \
+	done
 
 ##@ Build
 

@@ -74,7 +74,7 @@ type WebhookDeliveryReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookdeliveries,verbs=get;list;watch
-// +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookdeliveries/status,verbs=get;patch
+// +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookdeliveries/status,verbs=patch
 // +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookendpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

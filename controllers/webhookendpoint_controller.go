@@ -69,7 +69,7 @@ type WebhookEndpointReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookendpoints,verbs=get;list;watch
-// +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookendpoints/status,verbs=get;patch
+// +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookendpoints/status,verbs=patch
 // +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookdeliveries,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=webhooks.herald.dev,resources=webhookissuereports,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
