@@ -90,8 +90,8 @@ build: ## Build the manager binary into bin/herald.
 	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/herald ./cmd/herald
 
 .PHONY: run
-run: ## Run the manager against the cluster of the current kubeconfig.
-	go run -ldflags "$(LDFLAGS)" ./cmd/herald --metrics-bind-address=0 --health-probe-bind-address=:8081
+run: ## Run the manager against the cluster of the current kubeconfig (extra flags in RUN_ARGS, e.g. RUN_ARGS=--allow-networks=127.0.0.0/8).
+	go run -ldflags "$(LDFLAGS)" ./cmd/herald --metrics-bind-address=0 --health-probe-bind-address=:8081 $(RUN_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the manager image IMG (needs a Docker engine; untested on machines without one).

@@ -116,9 +116,7 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 
 	ep.Status.ObservedGeneration = ep.Generation
 	r.reconcileResume(scope)
-	if err := r.reconcileStatistics(scope); err != nil {
-		return ctrl.Result{}, err
-	}
+	r.reconcileStatistics(scope)
 	r.reconcileSuspended(scope)
 	readyErr := r.reconcileReady(ctx, &ep)
 	notifyErr := r.reconcileNotifications(ctx, scope)
@@ -188,7 +186,7 @@ func resumedBy(ep *heraldv1.WebhookEndpoint) string {
 	var by string
 	var at time.Time
 	for _, mf := range ep.ManagedFields {
-		if mf.FieldsV1 == nil || !strings.Contains(string(mf.FieldsV1.Raw), key) {
+		if mf.FieldsV1 == nil || !strings.Contains(mf.FieldsV1.GetRawString(), key) {
 			continue
 		}
 		if mf.Time == nil || !mf.Time.Time.Before(at) {
@@ -207,7 +205,7 @@ func resumedBy(ep *heraldv1.WebhookEndpoint) string {
 // reconcileStatistics folds deliveries finished before the new watermark and
 // computes the window's statistics. The watermark trails now by the
 // shortest retention, so a delivery is folded before it may be deleted.
-func (r *WebhookEndpointReconciler) reconcileStatistics(s *endpointScope) error {
+func (r *WebhookEndpointReconciler) reconcileStatistics(s *endpointScope) {
 	ep := s.ep
 	s.windowStart = s.now.Add(-s.rules.Window)
 	if ep.Status.ResumedAt != nil && !ep.Status.ResumedAt.Time.Before(s.windowStart) {
@@ -240,7 +238,6 @@ func (r *WebhookEndpointReconciler) reconcileStatistics(s *endpointScope) error 
 	ep.Status.Compaction = compactionToStatus(s.compaction)
 	ep.Status.Statistics = statisticsToStatus(stats, ep.Status.Statistics)
 	s.requeueNoLaterThan(window.NextExpiry(s.windowStart, s.rules.Window, s.compaction, items))
-	return nil
 }
 
 // reconcileSuspended sets Suspended. An automatic suspension holds until a

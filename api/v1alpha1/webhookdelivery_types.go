@@ -213,5 +213,5 @@ type WebhookDeliveryList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&WebhookDelivery{}, &WebhookDeliveryList{})
+	register(&WebhookDelivery{}, &WebhookDeliveryList{})
 }

@@ -473,5 +473,5 @@ type WebhookEndpointList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&WebhookEndpoint{}, &WebhookEndpointList{})
+	register(&WebhookEndpoint{}, &WebhookEndpointList{})
 }

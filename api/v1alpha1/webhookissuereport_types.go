@@ -73,5 +73,5 @@ type WebhookIssueReportList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&WebhookIssueReport{}, &WebhookIssueReportList{})
+	register(&WebhookIssueReport{}, &WebhookIssueReportList{})
 }

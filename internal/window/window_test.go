@@ -277,7 +277,6 @@ func TestComputeUsersExactWithoutSketches(t *testing.T) {
 // scenario is a seeded set of deliveries over about 70 hours.
 type scenario struct {
 	deliveries []Delivery
-	users      map[string]bool
 }
 
 func newScenario(seed uint64, n int, users int) scenario {
