@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
@@ -29,60 +27,30 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
 	"github.com/herald-operator/herald/controllers"
 	"github.com/herald-operator/herald/internal/sender"
+	"github.com/herald-operator/herald/internal/testenv"
 	"github.com/herald-operator/herald/internal/version"
 )
 
 // One real kube-apiserver and etcd for the package; a namespace and a
 // manager (watching only that namespace) per test.
 var (
-	testEnv   *envtest.Environment
+	testEnv   *testenv.Env
 	restCfg   *rest.Config
-	scheme    = runtime.NewScheme()
+	scheme    *runtime.Scheme
 	k8sClient client.WithWatch
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which provides kube-apiserver and etcd")
-		return 1
-	}
-	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
-	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
-	utilruntime.Must(heraldv1.AddToScheme(scheme))
-
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	var err error
-	restCfg, err = testEnv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		return 1
-	}
-	defer func() {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
-		}
-	}()
-	k8sClient, err = client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-	return m.Run()
+	os.Exit(testenv.Main(m, func(env *testenv.Env) (err error) {
+		testEnv, restCfg, scheme = env, env.Config, env.Scheme
+		k8sClient, err = client.NewWithWatch(restCfg, client.Options{Scheme: scheme})
+		return err
+	}))
 }
 
 // loopbackAllowed opens the address guard for the tests' receivers, as
