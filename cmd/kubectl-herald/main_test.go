@@ -5,24 +5,19 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/internal/testenv"
 )
 
 // One real kube-apiserver and etcd for the package, no herald manager: the
@@ -30,74 +25,26 @@ import (
 // namespace; the plugin reaches the API server through a kubeconfig file,
 // as it would a cluster.
 var (
-	testEnv *envtest.Environment
 	// k8sClient is the tests' own client (core types and herald's).
 	k8sClient client.Client
 	// kubeconfigPath is a kubeconfig of a system:masters user, without a
 	// namespace in its context.
 	kubeconfigPath string
-	testScheme     = runtime.NewScheme()
+	testScheme     *runtime.Scheme
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or with\n"+
-			"  KUBEBUILDER_ASSETS=$(hack/envtest-binaries.sh) go test ./cmd/kubectl-herald/\n"+
-			"which provides kube-apiserver and etcd")
-		return 1
-	}
-	logf.SetLogger(logr.Discard())
-	utilruntime.Must(clientgoscheme.AddToScheme(testScheme))
-	utilruntime.Must(heraldv1.AddToScheme(testScheme))
-
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := testEnv.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		return 1
-	}
-	defer func() {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	os.Exit(testenv.Main(m, func(env *testenv.Env) (err error) {
+		testScheme = env.Scheme
+		if k8sClient, err = client.New(env.Config, client.Options{Scheme: testScheme}); err != nil {
+			return err
 		}
-	}()
-	k8sClient, err = client.New(cfg, client.Options{Scheme: testScheme})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating client:", err)
-		return 1
-	}
-
-	dir, err := os.MkdirTemp("", "kubectl-herald-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir) //nolint:errcheck // best effort
-	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "adding the admin user:", err)
-		return 1
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "kubeconfig of the admin user:", err)
-		return 1
-	}
-	kubeconfigPath = filepath.Join(dir, "kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// No test may read the developer's own kubeconfig.
-	os.Unsetenv("KUBECONFIG") //nolint:errcheck // cannot fail
-	return m.Run()
+		if kubeconfigPath, _, err = env.AdminKubeconfig(); err != nil {
+			return err
+		}
+		// No test may read the developer's own kubeconfig.
+		return os.Unsetenv("KUBECONFIG")
+	}))
 }
 
 // testNow is the fixed clock of the in-process runs: the chart and the
