@@ -214,6 +214,11 @@ func TestKubectl(t *testing.T) {
 	})
 	g.Expect(ok.count()).To(Equal(1))
 	g.Expect(failing.count()).To(Equal(1))
+	// The statistics kubectl shows: one call each to app (a success) and to
+	// flaky (a failure), none to paused.
+	e.waitForCalls("app", 1, 0)
+	e.waitForCalls("flaky", 1, 1)
+	e.waitForCalls("paused", 0, 0)
 
 	// status.nextAttemptTime as the API server stores it: the string kubectl
 	// must print, unchanged.
@@ -313,10 +318,12 @@ func TestKubectl(t *testing.T) {
 			g.Expect(tab.header).NotTo(ContainElement("REASON"), "REASON is a wide column; kubectl get %s:\n%s", resource, tab.text)
 			g.Expect(tab.names()).To(Equal([]string{"app", "flaky", "paused"}), tab.text)
 			rows := tab.byName()
+			g.Expect(tab.header).To(ContainElements("FAILURE %", "CALLS"), "kubectl get %s:\n%s", resource, tab.text)
+			g.Expect(tab.header).NotTo(ContainElement(BeElementOf("FAILURES", "USERS", "REPORTING")), "wide columns; kubectl get %s:\n%s", resource, tab.text)
 			want := map[string]map[string]string{
-				"app":    {"URL": ok.URL + "/hooks", "READY": "True", "SUSPENDED": "False"},
-				"flaky":  {"URL": failing.URL + "/hooks", "READY": "True", "SUSPENDED": "False"},
-				"paused": {"URL": ok.URL + "/paused", "READY": "False", "SUSPENDED": "True"},
+				"app":    {"URL": ok.URL + "/hooks", "READY": "True", "SUSPENDED": "False", "FAILURE %": "0", "CALLS": "1"},
+				"flaky":  {"URL": failing.URL + "/hooks", "READY": "True", "SUSPENDED": "False", "FAILURE %": "100", "CALLS": "1"},
+				"paused": {"URL": ok.URL + "/paused", "READY": "False", "SUSPENDED": "True", "FAILURE %": "0", "CALLS": "0"},
 			}
 			for name, cells := range want {
 				for col, v := range cells {
@@ -329,6 +336,18 @@ func TestKubectl(t *testing.T) {
 		tab := parseTable(t, k.run(t, "get", "webhookendpoints", "-n", e.ns, "-o", "wide"))
 		g.Expect(tab.header).To(ContainElements("NAME", "URL", "READY", "SUSPENDED", "REASON", "AGE"), tab.text)
 		g.Expect(tab.byName()["paused"]["REASON"]).To(Equal(heraldv1.ReasonSuspendedBySpec), tab.text)
+		// So do the priority-1 statistics columns, next to FAILURE % and CALLS.
+		g.Expect(tab.header).To(ContainElements("FAILURE %", "CALLS", "FAILURES", "USERS", "REPORTING"), tab.text)
+		rows := tab.byName()
+		for name, cells := range map[string]map[string]string{
+			"app":    {"FAILURE %": "0", "CALLS": "1", "FAILURES": "0", "USERS": "1"}, // u-42
+			"flaky":  {"FAILURE %": "100", "CALLS": "1", "FAILURES": "1", "USERS": "0"},
+			"paused": {"FAILURE %": "0", "CALLS": "0", "FAILURES": "0", "USERS": "0"},
+		} {
+			for col, v := range cells {
+				g.Expect(rows[name][col]).To(Equal(v), "%s of %s in kubectl get webhookendpoints -o wide:\n%s", col, name, tab.text)
+			}
+		}
 	})
 
 	t.Run("explain", func(t *testing.T) {

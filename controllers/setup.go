@@ -55,6 +55,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	}
 	return (&WebhookEndpointReconciler{
 		Client:          mgr.GetClient(),
+		APIReader:       mgr.GetAPIReader(),
 		Clock:           opts.Clock,
 		Recorder:        mgr.GetEventRecorder("herald"),
 		Mailer:          opts.Mailer,

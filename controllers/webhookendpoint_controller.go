@@ -41,6 +41,10 @@ const (
 	EventNotifyFailed = "NotificationFailed"
 )
 
+// digestSettle is how far a digest's cutoff trails its sending: longer than
+// the cache takes to see a delivery's final status.
+const digestSettle = 10 * time.Second
+
 // Mailer sends email; nil when the manager has no SMTP settings.
 type Mailer interface {
 	Send(ctx context.Context, msg notify.Message) error
@@ -54,6 +58,8 @@ type Mailer interface {
 type WebhookEndpointReconciler struct {
 	// Client reads from the manager's cache, except Secrets (API server).
 	client.Client
+	// APIReader reads endpoints straight from the API server.
+	APIReader client.Reader
 	// Clock is the time source of the window and of notifications.
 	Clock clock.WithTicker
 	// Recorder emits Events.
@@ -101,7 +107,11 @@ func (s *endpointScope) requeueNoLaterThan(t time.Time) {
 // watermark allows.
 func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var ep heraldv1.WebhookEndpoint
-	if err := r.Get(ctx, req.NamespacedName, &ep); err != nil {
+	// The endpoint is read from the API server, not the cache: a stale copy
+	// without this controller's last status write would suspend, email and
+	// record Events a second time. Reconciles are coalesced, so this is one
+	// read per StatisticsDelay on a busy endpoint.
+	if err := r.APIReader.Get(ctx, req.NamespacedName, &ep); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.SuspendedEndpoints.DeletePartialMatch(map[string]string{"namespace": req.Namespace, "endpoint": req.Name})
 			return ctrl.Result{}, nil
@@ -329,41 +339,52 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 		}
 	}
 
-	var failed []notify.FailedDelivery
-	var oldest, newest time.Time
+	// The digest lists the failures that completed after the last digest's
+	// cutoff. It is sent DigestInterval after the oldest of them (so a burst
+	// makes one email), and no sooner than DigestInterval after the last
+	// digest. Its own cutoff trails now by digestSettle, so that a delivery
+	// that failed just before the email but is not yet in the cache goes
+	// into the next one instead of being skipped.
+	settle := min(digestSettle, r.DigestInterval/2)
+	var last time.Time
+	if ep.Status.LastFailureDigestTime != nil {
+		last = ep.Status.LastFailureDigestTime.Time
+	}
+	var unreported []*heraldv1.WebhookDelivery
+	var oldest time.Time
 	for i := range s.deliveries {
 		d := &s.deliveries[i]
-		if d.Status.Phase != heraldv1.DeliveryFailed || d.Status.CompletionTime == nil {
+		if d.Status.Phase != heraldv1.DeliveryFailed || d.Status.CompletionTime == nil || !d.Status.CompletionTime.Time.After(last) {
 			continue
 		}
-		done := d.Status.CompletionTime.Time
-		if ep.Status.LastFailureDigestTime != nil && !done.After(ep.Status.LastFailureDigestTime.Time) {
-			continue
-		}
-		failed = append(failed, failedDelivery(d))
-		if oldest.IsZero() || done.Before(oldest) {
+		unreported = append(unreported, d)
+		if done := d.Status.CompletionTime.Time; oldest.IsZero() || done.Before(oldest) {
 			oldest = done
 		}
-		if done.After(newest) {
-			newest = done
-		}
 	}
-	if len(failed) == 0 {
+	if len(unreported) == 0 {
 		return errors.Join(errs...)
 	}
 	due := oldest.Add(r.DigestInterval)
-	if last := ep.Status.LastFailureDigestTime; last != nil && last.Add(r.DigestInterval).After(due) {
-		due = last.Add(r.DigestInterval)
+	if !last.IsZero() && last.Add(settle+r.DigestInterval).After(due) {
+		due = last.Add(settle + r.DigestInterval) // the last digest went at last+settle
 	}
 	if s.now.Before(due) {
 		s.requeueNoLaterThan(due)
 		return errors.Join(errs...)
 	}
+	cutoff := s.now.Add(-settle).Truncate(time.Microsecond)
+	var failed []notify.FailedDelivery
+	for _, d := range unreported {
+		if !d.Status.CompletionTime.Time.After(cutoff) {
+			failed = append(failed, failedDelivery(d))
+		}
+	}
 	slices.SortFunc(failed, func(a, b notify.FailedDelivery) int { return a.CompletionTime.Compare(b.CompletionTime) })
 	if err := r.Mailer.Send(ctx, notify.FailedDeliveriesMessage(target, failed, r.DigestInterval)); err != nil {
 		errs = append(errs, r.notifyFailed(ep, "failed-deliveries digest", err))
 	} else {
-		t := metav1.NewMicroTime(newest)
+		t := metav1.NewMicroTime(cutoff)
 		ep.Status.LastFailureDigestTime = &t
 	}
 	return errors.Join(errs...)

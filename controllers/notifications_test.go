@@ -1,0 +1,352 @@
+package controllers_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/internal/notify"
+)
+
+// --- a real SMTP server (github.com/emersion/go-smtp) on a TCP socket ---
+
+// envelope is one message the SMTP server accepted: the envelope and DATA.
+type envelope struct {
+	from string
+	to   []string
+	data []byte
+}
+
+// mailbox is the SMTP server's backend: it accepts every message and
+// records it.
+type mailbox struct {
+	mu   sync.Mutex
+	msgs []envelope
+}
+
+func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{box: b}, nil }
+
+func (b *mailbox) received() []envelope {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.msgs)
+}
+
+func (b *mailbox) count() int { return len(b.received()) }
+
+type mailSession struct {
+	box *mailbox
+	cur envelope
+}
+
+func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.cur = envelope{from: from}
+	return nil
+}
+
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.cur.to = append(s.cur.to, to)
+	return nil
+}
+
+func (s *mailSession) Data(r io.Reader) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.cur.data = data
+	s.box.mu.Lock()
+	s.box.msgs = append(s.box.msgs, s.cur)
+	s.box.mu.Unlock()
+	return nil
+}
+
+func (s *mailSession) Reset()        { s.cur = envelope{} }
+func (s *mailSession) Logout() error { return nil }
+
+// smtpServer runs an SMTP server on 127.0.0.1 until the test ends, and sets
+// the env's mailer to send to it (call it before startManager, so that the
+// server outlives the manager).
+func (e *env) smtpServer() *mailbox {
+	e.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	e.g.Expect(err).NotTo(HaveOccurred())
+	box := &mailbox{}
+	s := smtp.NewServer(box)
+	s.Domain = "localhost"
+	s.ReadTimeout = 30 * time.Second
+	s.WriteTimeout = 30 * time.Second
+	s.ErrorLog = log.New(io.Discard, "", 0)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = s.Serve(l)
+	}()
+	e.t.Cleanup(func() {
+		_ = s.Close()
+		<-done
+	})
+	e.mailer = notify.NewMailer(notify.SMTPConfig{
+		Host:     "127.0.0.1",
+		Port:     l.Addr().(*net.TCPAddr).Port,
+		From:     "herald@example.com",
+		StartTLS: notify.StartTLSNever,
+	})
+	return box
+}
+
+// email is a received message, parsed.
+type email struct {
+	envelope
+	header  mail.Header
+	subject string // decoded
+	body    string // decoded from quoted-printable, LF line ends
+}
+
+func parseEmail(t *testing.T, m envelope) email {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+	if err != nil {
+		t.Fatalf("parsing a received message: %v\n%s", err, m.data)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		t.Fatalf("decoding Subject %q: %v", msg.Header.Get("Subject"), err)
+	}
+	if cte := msg.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
+		t.Fatalf("Content-Transfer-Encoding = %q, want quoted-printable", cte)
+	}
+	body, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
+	if err != nil {
+		t.Fatalf("decoding the quoted-printable body: %v\n%s", err, m.data)
+	}
+	return email{envelope: m, header: msg.Header, subject: subject, body: strings.ReplaceAll(string(body), "\r\n", "\n")}
+}
+
+func (b *mailbox) emails(t *testing.T) []email {
+	t.Helper()
+	var out []email
+	for _, m := range b.received() {
+		out = append(out, parseEmail(t, m))
+	}
+	return out
+}
+
+func (e *env) subjects(box *mailbox) []string {
+	var s []string
+	for _, m := range box.emails(e.t) {
+		s = append(s, m.subject)
+	}
+	return s
+}
+
+// waitForEmails waits until the server has received exactly n messages and
+// checks that no more come for a second.
+func (e *env) waitForEmails(box *mailbox, n int) []email {
+	e.t.Helper()
+	e.g.Eventually(box.count).WithTimeout(30*time.Second).WithPolling(20*time.Millisecond).
+		Should(BeNumerically(">=", n), func() string { return fmt.Sprintf("subjects so far: %q", e.subjects(box)) })
+	e.g.Consistently(box.count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).
+		Should(Equal(n), func() string { return fmt.Sprintf("subjects: %q", e.subjects(box)) })
+	return box.emails(e.t)
+}
+
+// listedDelivery matches the delivery names a failed-deliveries digest lists
+// ("1. name", "2. name", …).
+var listedDelivery = regexp.MustCompile(`(?m)^\d+\. (\S+)$`)
+
+func listedDeliveries(body string) []string {
+	var names []string
+	for _, m := range listedDelivery.FindAllStringSubmatch(body, -1) {
+		names = append(names, m[1])
+	}
+	return names
+}
+
+func deliveryNames(prefix string, n int) []string {
+	names := make([]string, n)
+	for i := range n {
+		names[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return names
+}
+
+var testContacts = []string{"ops@example.com", "dev@example.com"}
+
+func withContacts(addrs ...string) func(*heraldv1.WebhookEndpoint) {
+	return func(ep *heraldv1.WebhookEndpoint) { ep.Spec.ContactEmails = addrs }
+}
+
+// checkAddressed checks that the message came from herald and went to both
+// contacts, in the envelope and in the header.
+func checkAddressed(g Gomega, m email) {
+	g.Expect(m.from).To(Equal("herald@example.com"))
+	g.Expect(m.to).To(ConsistOf(testContacts))
+	to, err := m.header.AddressList("To")
+	g.Expect(err).NotTo(HaveOccurred())
+	var addrs []string
+	for _, a := range to {
+		addrs = append(addrs, a.Address)
+	}
+	g.Expect(addrs).To(ConsistOf(testContacts))
+	g.Expect(m.header.Get("From")).To(ContainSubstring("herald@example.com"))
+}
+
+// waitForFailed waits until each named delivery has failed after one attempt
+// and returns the earliest and latest of their completion times.
+func (e *env) waitForFailed(names []string) (oldest, newest time.Time) {
+	e.t.Helper()
+	for _, name := range names {
+		d := e.waitForPhase(name, heraldv1.DeliveryFailed, 1)
+		e.g.Expect(d.Status.CompletionTime).NotTo(BeNil(), "completionTime of %s", name)
+		done := d.Status.CompletionTime.Time
+		if oldest.IsZero() || done.Before(oldest) {
+			oldest = done
+		}
+		if done.After(newest) {
+			newest = done
+		}
+	}
+	return oldest, newest
+}
+
+func TestNotificationDigestOfFailedDeliveries(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	box := e.smtpServer()
+	e.startManager()
+	rcv, _ := e.payloadReceiver()
+	e.endpoint("app", rcv.URL, withBackoff(), withContacts(testContacts...),
+		withSuspension(heraldv1.SuspensionPolicy{MinimumCalls: ptr.To[int32](10000)}))
+
+	// A burst of 30 failures, all at the same instant of the fake clock.
+	first := deliveryNames("first", 30)
+	e.sendBatch("app", "first", 30, 30)
+	oldest, newest := e.waitForFailed(first)
+	g.Expect(newest).To(BeTemporally("==", oldest), "the burst fails at one instant")
+	g.Expect(oldest).To(BeTemporally("==", testStart))
+	e.waitForCalls("app", 30, 30)
+	g.Consistently(box.count).WithTimeout(time.Second).Should(BeZero(), "no email before the digest interval has passed")
+
+	// The digest is due the digest interval after the oldest failure.
+	e.stepTo(oldest.Add(testDigestInterval))
+	msgs := e.waitForEmails(box, 1)
+	m := msgs[0]
+	checkAddressed(g, m)
+	ref := e.ns + "/app"
+	g.Expect(m.subject).To(Equal(fmt.Sprintf("herald: 30 deliveries to %s failed", ref)))
+	g.Expect(m.body).To(HavePrefix(fmt.Sprintf("30 webhook deliveries to endpoint %s failed in the last 5m.\n", ref)))
+	g.Expect(listedDeliveries(m.body)).To(ConsistOf(first), m.body)
+	g.Expect(m.body).To(ContainSubstring("   Attempts:   1\n"))
+	g.Expect(m.body).To(ContainSubstring("   Failed at:  " + oldest.UTC().Format(time.RFC3339) + "\n"))
+	g.Expect(m.body).To(ContainSubstring("kubectl get deliveries -n " + e.ns))
+	g.Eventually(func() *metav1.MicroTime { return e.getEndpoint("app").Status.LastFailureDigestTime }).
+		WithTimeout(30*time.Second).Should(And(Not(BeNil()), HaveField("Time", BeTemporally("==", oldest.Add(testDigestInterval-10*time.Second)))),
+		"the digest's cutoff trails its sending by 10 s, for deliveries not yet in the cache")
+
+	// Five more failures, now: one more digest, of those five only.
+	second := deliveryNames("second", 5)
+	e.sendBatch("app", "second", 5, 5)
+	oldest2, _ := e.waitForFailed(second)
+	g.Expect(oldest2).To(BeTemporally("==", oldest.Add(testDigestInterval)))
+	e.waitForCalls("app", 35, 35)
+	g.Consistently(box.count).WithTimeout(time.Second).Should(Equal(1), "no second email before its interval has passed")
+	e.stepTo(oldest2.Add(testDigestInterval))
+	msgs = e.waitForEmails(box, 2)
+	m = msgs[1]
+	checkAddressed(g, m)
+	g.Expect(m.subject).To(Equal(fmt.Sprintf("herald: 5 deliveries to %s failed", ref)))
+	g.Expect(listedDeliveries(m.body)).To(ConsistOf(second), m.body)
+	g.Expect(e.eventReasonsOf("WebhookEndpoint", "app", "")).NotTo(ContainElement("NotificationFailed"))
+}
+
+// suspendedEndpoint creates an endpoint (with the contacts) that four failed
+// calls suspend, makes them, and waits until it is suspended.
+func (e *env) suspendedEndpoint(name string) *heraldv1.WebhookEndpoint {
+	e.t.Helper()
+	rcv, _ := e.payloadReceiver()
+	e.endpoint(name, rcv.URL, withBackoff(), withContacts(testContacts...),
+		withSuspension(heraldv1.SuspensionPolicy{MinimumCalls: ptr.To[int32](4)}))
+	e.sendBatch(name, name+"-f", 4, 4)
+	e.g.Eventually(func() *metav1.Condition { return suspendedCondition(e.getEndpoint(name)) }).
+		WithTimeout(30 * time.Second).Should(And(
+		HaveField("Status", metav1.ConditionTrue),
+		HaveField("Reason", heraldv1.ReasonFailureRateExceeded),
+		HaveField("Message", "4 of 4 calls failed (100%) in the last 72h; limit 25%")))
+	return e.getEndpoint(name)
+}
+
+// touchLater makes the endpoint controller look at the endpoint again: a
+// delivery that is Held, and an annotation change.
+func (e *env) touchLater(name string) {
+	e.t.Helper()
+	e.delivery(name+"-later", name, `{"n":99}`)
+	e.waitForPhase(name+"-later", heraldv1.DeliveryHeld, 0)
+	e.patchEndpoint(name, func(ep *heraldv1.WebhookEndpoint) {
+		if ep.Annotations == nil {
+			ep.Annotations = map[string]string{}
+		}
+		ep.Annotations["touch"] = fmt.Sprint(time.Now().UnixNano())
+	})
+}
+
+func TestNotificationOfSuspension(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	box := e.smtpServer()
+	e.startManager()
+
+	e.suspendedEndpoint("app")
+	msgs := e.waitForEmails(box, 1)
+	m := msgs[0]
+	checkAddressed(g, m)
+	ref := e.ns + "/app"
+	g.Expect(m.subject).To(Equal(fmt.Sprintf("herald: webhook endpoint %s is suspended", ref)))
+	g.Expect(m.body).To(HavePrefix(fmt.Sprintf("Webhook endpoint %s is suspended: herald has stopped calling it.\n", ref)))
+	g.Expect(m.body).To(ContainSubstring("Endpoint: " + ref + "\n"))
+	g.Expect(m.body).To(ContainSubstring("Reason:   " + heraldv1.ReasonFailureRateExceeded + "\n"))
+	g.Expect(m.body).To(ContainSubstring("\n4 of 4 calls failed (100%) in the last 72h; limit 25%\n"))
+	g.Expect(m.body).To(ContainSubstring(fmt.Sprintf("kubectl annotate webhookendpoint app -n %s %s=", e.ns, heraldv1.ResumeAnnotation)))
+	g.Eventually(func() *metav1.MicroTime { return e.getEndpoint("app").Status.SuspensionNotifiedTime }).
+		WithTimeout(30 * time.Second).ShouldNot(BeNil())
+
+	// Later reconciles of the still-suspended endpoint send nothing more.
+	e.touchLater("app")
+	g.Consistently(box.count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Equal(1),
+		func() string { return fmt.Sprintf("subjects: %q", e.subjects(box)) })
+	g.Expect(e.eventReasonsOf("WebhookEndpoint", "app", "")).NotTo(ContainElement("NotificationFailed"))
+}
+
+func TestSuspensionWithoutMailer(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	e.startManager() // e.mailer is nil: no SMTP settings
+
+	e.suspendedEndpoint("app")
+	g.Eventually(func() []string { return e.eventReasonsOf("WebhookEndpoint", "app", corev1.EventTypeWarning) }).
+		WithTimeout(30 * time.Second).Should(ContainElement(EventSuspendedReason))
+	e.touchLater("app")
+	ep := e.getEndpoint("app")
+	g.Expect(ep.Status.SuspensionNotifiedTime).To(BeNil())
+	g.Expect(suspendedCondition(ep).Status).To(Equal(metav1.ConditionTrue))
+	g.Consistently(func() []string { return e.eventReasonsOf("WebhookEndpoint", "app", "") }).
+		WithTimeout(time.Second).ShouldNot(ContainElement("NotificationFailed"))
+}
