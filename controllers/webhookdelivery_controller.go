@@ -93,7 +93,8 @@ func (r *WebhookDeliveryReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		r.written.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
-	if r.written.ahead(&d) {
+	unsaved := r.written.unsaved(&d)
+	if unsaved == nil && r.written.ahead(&d) {
 		// The cache has not caught up with our last status write; acting on
 		// it could repeat an attempt. That write's watch event brings the
 		// delivery back.
@@ -109,12 +110,26 @@ func (r *WebhookDeliveryReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 			if apierrors.IsNotFound(err) {
 				return
 			}
+			if len(d.Status.Attempts) > len(original.Status.Attempts) {
+				// The call was made: keep its record to write it next
+				// time, rather than calling again.
+				r.written.keepUnsaved(&d)
+			}
 			result, retErr = ctrl.Result{}, errors.Join(retErr, fmt.Errorf("writing delivery status: %w", err))
 			return
 		}
 		r.written.record(&d)
 	}()
 
+	if unsaved != nil {
+		// An attempt was made but its record could not be written: write it
+		// now, and call nothing until it is written.
+		d.Status = *unsaved
+		if d.Status.Phase == heraldv1.DeliveryRetrying && d.Status.NextAttemptTime != nil {
+			return ctrl.Result{RequeueAfter: retry.Wait(r.Clock.Now(), d.Status.NextAttemptTime.Time)}, nil
+		}
+		return ctrl.Result{}, nil
+	}
 	return r.reconcileDelivery(ctx, &d)
 }
 
@@ -340,9 +355,12 @@ func conditionStatus(conditions []metav1.Condition, conditionType string) metav1
 	return metav1.ConditionUnknown
 }
 
-// attemptsWritten remembers, per delivery, how many attempts our last status
-// write recorded, until the cache shows them. It is what keeps a stale cache
-// from repeating an attempt; it holds entries only during that lag.
+// attemptsWritten remembers, per delivery, the attempts herald recorded
+// that the cache may not show yet:
+//   - after a status write, how many attempts it held, until the cache shows
+//     them, so that a stale cache cannot repeat an attempt;
+//   - after a failed status write that held a new attempt, that status, so
+//     that the next reconcile writes it instead of calling again.
 type attemptsWritten struct {
 	mu sync.Mutex
 	m  map[types.NamespacedName]writtenAttempts
@@ -351,15 +369,35 @@ type attemptsWritten struct {
 type writtenAttempts struct {
 	uid      types.UID
 	attempts int
+	// unsaved is a status with attempts whose write failed.
+	unsaved *heraldv1.WebhookDeliveryStatus
 }
 
-func (w *attemptsWritten) record(d *heraldv1.WebhookDelivery) {
+func (w *attemptsWritten) set(d *heraldv1.WebhookDelivery, unsaved *heraldv1.WebhookDeliveryStatus) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.m == nil {
 		w.m = map[types.NamespacedName]writtenAttempts{}
 	}
-	w.m[client.ObjectKeyFromObject(d)] = writtenAttempts{d.UID, len(d.Status.Attempts)}
+	w.m[client.ObjectKeyFromObject(d)] = writtenAttempts{d.UID, len(d.Status.Attempts), unsaved}
+}
+
+// record notes a successful status write.
+func (w *attemptsWritten) record(d *heraldv1.WebhookDelivery) { w.set(d, nil) }
+
+// keepUnsaved notes a status whose write failed after a call was made.
+func (w *attemptsWritten) keepUnsaved(d *heraldv1.WebhookDelivery) { w.set(d, d.Status.DeepCopy()) }
+
+// unsaved returns the status to write before anything else, if an earlier
+// write of it failed and the cached delivery does not show it.
+func (w *attemptsWritten) unsaved(cached *heraldv1.WebhookDelivery) *heraldv1.WebhookDeliveryStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.m[client.ObjectKeyFromObject(cached)]
+	if !ok || e.unsaved == nil || e.uid != cached.UID || len(cached.Status.Attempts) >= e.attempts {
+		return nil
+	}
+	return e.unsaved.DeepCopy()
 }
 
 // ahead reports whether we wrote more attempts than the cached delivery

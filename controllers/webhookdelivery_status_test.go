@@ -74,3 +74,34 @@ func TestTruncateKeepsUTF8Whole(t *testing.T) {
 		}
 	}
 }
+
+func TestAttemptsWrittenKeepsAnUnsavedAttempt(t *testing.T) {
+	var w attemptsWritten
+	cached := &heraldv1.WebhookDelivery{}
+	cached.Name, cached.Namespace, cached.UID = "d", "ns", "uid-1"
+
+	made := cached.DeepCopy()
+	made.Status.Attempts = []heraldv1.DeliveryAttempt{{Number: 1, StatusCode: 200}}
+	made.Status.Phase = heraldv1.DeliverySucceeded
+	w.keepUnsaved(made)
+
+	got := w.unsaved(cached)
+	if got == nil || len(got.Attempts) != 1 || got.Phase != heraldv1.DeliverySucceeded {
+		t.Fatalf("unsaved = %+v, want the status with the call made", got)
+	}
+	if w.ahead(cached) != true {
+		t.Fatal("a stale cache must not be acted on while a write is owed")
+	}
+	other := cached.DeepCopy()
+	other.UID = "uid-2" // the name now belongs to a new delivery
+	if w.unsaved(other) != nil {
+		t.Fatal("an unsaved status applied to another object")
+	}
+	w.record(made) // written at last
+	if w.unsaved(cached) != nil {
+		t.Fatal("still unsaved after a successful write")
+	}
+	if !w.ahead(cached) || w.ahead(made) {
+		t.Fatal("ahead must hold until the cache shows the write, then drop")
+	}
+}
