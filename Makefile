@@ -37,6 +37,15 @@ help: ## Show this help.
 
 ##@ Development
 
+# Flags of cmd/herald-dev for make dev, e.g. DEV_FLAGS=--exit-when-delivered.
+DEV_FLAGS ?=
+
+.PHONY: dev
+dev: build ## Try herald with no cluster: local control plane, herald, a demo receiver, the samples (state in .dev/; Ctrl-C stops all).
+	go build -o $(LOCALBIN)/herald-dev ./cmd/herald-dev
+	@assets="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) ENVTEST_ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/envtest-binaries.sh)"; \
+	KUBEBUILDER_ASSETS="$$assets" exec $(LOCALBIN)/herald-dev --herald=$(LOCALBIN)/herald $(DEV_FLAGS)
+
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRDs and the RBAC role from the markers in api/ and controllers/.
 	$(CONTROLLER_GEN) rbac:roleName=manager crd paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
@@ -83,11 +92,20 @@ fuzz: ## Run every fuzz target for FUZZ_TIME (default 5s).
 		go test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZ_TIME) "$${t%%:*}" || exit 1; \
 	done
 
+# Flags of the benchmark, e.g. make bench BENCH_FLAGS="-n 500 -json bench.json".
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: ## Measure herald's deliveries/s, latency, API requests, CPU and memory on envtest against two baselines (not part of test; BENCH_FLAGS).
+	KUBEBUILDER_ASSETS="$$(ENVTEST_K8S_VERSION=$(ENVTEST_K8S_VERSION) ENVTEST_ETCD_VERSION=$(ENVTEST_ETCD_VERSION) hack/envtest-binaries.sh)" \
+		go run ./test/bench $(BENCH_FLAGS)
+
 ##@ Build
 
 .PHONY: build
-build: ## Build the manager binary into bin/herald.
+build: ## Build the manager into bin/herald and the kubectl plugin into bin/kubectl-herald.
 	go build -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/herald ./cmd/herald
+	go build -o $(LOCALBIN)/kubectl-herald ./cmd/kubectl-herald
 
 .PHONY: run
 run: ## Run the manager against the cluster of the current kubeconfig (extra flags in RUN_ARGS, e.g. RUN_ARGS=--allow-networks=127.0.0.0/8).
