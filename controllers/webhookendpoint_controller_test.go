@@ -7,6 +7,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -304,4 +305,47 @@ func TestStatisticsSurviveGarbageCollectionAndRestart(t *testing.T) {
 	g.Expect(ep.Status.Statistics.Calls).To(Equal(int64(40)))
 	g.Expect(ep.Status.Statistics.Users).To(Equal(int64(40)))
 	g.Expect(ep.Status.Compaction).NotTo(BeNil())
+}
+
+func TestInvalidSigningSecretHoldsDeliveriesPending(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	e.startManager()
+	rcv := e.receiver(e.clock, statuses(200))
+	e.secret("signing", "not-a-standard-webhooks-secret")
+	e.endpoint("app", rcv.URL, withSecret("signing"))
+	g.Eventually(func() *metav1.Condition {
+		return meta.FindStatusCondition(e.getEndpoint("app").Status.Conditions, heraldv1.ConditionReady)
+	}).WithTimeout(20 * time.Second).Should(And(
+		HaveField("Status", metav1.ConditionFalse),
+		HaveField("Reason", heraldv1.ReasonSigningSecretInvalid),
+		HaveField("Message", ContainSubstring(`does not start with "whsec_"`))))
+	e.delivery("d", "app", testPayload)
+	e.waitFor("d", "Pending with SigningSecretInvalid", func(d *heraldv1.WebhookDelivery) bool {
+		c := meta.FindStatusCondition(d.Status.Conditions, heraldv1.ConditionDelivered)
+		return d.Status.Phase == heraldv1.DeliveryPending && c != nil && c.Reason == heraldv1.ReasonSigningSecretInvalid
+	})
+	g.Expect(rcv.count()).To(BeZero(), "nothing is sent unsigned")
+	g.Expect(e.getEndpoint("app").Status.Conditions).NotTo(BeEmpty())
+}
+
+func TestIssueReportsAreDeletedAfterTheWindow(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	e.startManager()
+	rcv, _ := e.payloadReceiver()
+	e.endpoint("app", rcv.URL, withBackoff(), withSuspension(heraldv1.SuspensionPolicy{Window: &metav1.Duration{Duration: time.Hour}}))
+	e.create(&heraldv1.WebhookIssueReport{
+		ObjectMeta: metav1.ObjectMeta{Name: "report"},
+		Spec:       heraldv1.WebhookIssueReportSpec{EndpointRef: heraldv1.EndpointReference{Name: "app"}, User: "u-1"},
+	})
+	e.waitForStats("app", "one user reporting", func(s *heraldv1.EndpointStatistics) bool { return s.UsersReporting == 1 })
+
+	e.clock.SetTime(testStart.Add(time.Hour + time.Minute))
+	e.sendBatch("app", "later", 1, 0) // any change makes herald look again
+	g.Eventually(func() bool {
+		var r heraldv1.WebhookIssueReport
+		return apierrors.IsNotFound(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: e.ns, Name: "report"}, &r))
+	}).WithTimeout(20*time.Second).Should(BeTrue(), "the report outlived its window")
+	e.waitForStats("app", "no user reporting", func(s *heraldv1.EndpointStatistics) bool { return s.UsersReporting == 0 })
 }
