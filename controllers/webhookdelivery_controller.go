@@ -3,6 +3,7 @@ package controllers
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,16 +102,20 @@ func (r *WebhookDeliveryReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, nil
 	}
 
-	original := d.DeepCopy()
+	originalStatus := d.Status.DeepCopy()
 	defer func() {
-		if equality.Semantic.DeepEqual(original.Status, d.Status) {
+		if equality.Semantic.DeepEqual(*originalStatus, d.Status) {
 			return
 		}
-		if err := r.Status().Patch(ctx, &d, client.MergeFrom(original)); err != nil {
+		patch, err := replaceStatus(&d.Status)
+		if err == nil {
+			err = r.Status().Patch(ctx, &d, patch)
+		}
+		if err != nil {
 			if apierrors.IsNotFound(err) {
 				return
 			}
-			if len(d.Status.Attempts) > len(original.Status.Attempts) {
+			if len(d.Status.Attempts) > len(originalStatus.Attempts) {
 				// The call was made: keep its record to write it next
 				// time, rather than calling again.
 				r.written.keepUnsaved(&d)
@@ -353,6 +358,17 @@ func conditionStatus(conditions []metav1.Condition, conditionType string) metav1
 		return c.Status
 	}
 	return metav1.ConditionUnknown
+}
+
+// replaceStatus is a JSON patch that sets the whole status. herald is the
+// status's only writer, so there is nothing to merge with, and this spares
+// marshalling and diffing the whole object (payload included) on every write.
+func replaceStatus(status *heraldv1.WebhookDeliveryStatus) (client.Patch, error) {
+	data, err := json.Marshal([]map[string]any{{"op": "add", "path": "/status", "value": status}})
+	if err != nil {
+		return nil, fmt.Errorf("marshalling the delivery status: %w", err)
+	}
+	return client.RawPatch(types.JSONPatchType, data), nil
 }
 
 // attemptsWritten remembers, per delivery, the attempts herald recorded

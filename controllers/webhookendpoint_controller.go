@@ -41,6 +41,10 @@ const (
 	EventNotifyFailed = "NotificationFailed"
 )
 
+// endpointWorkers is how many endpoints are reconciled at once: each
+// reconcile waits on a few API round trips.
+const endpointWorkers = 4
+
 // digestSettle is how far a digest's cutoff trails its sending: longer than
 // the cache takes to see a delivery's final status.
 const digestSettle = 10 * time.Second
@@ -149,7 +153,10 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 func (r *WebhookEndpointReconciler) newScope(ctx context.Context, ep *heraldv1.WebhookEndpoint) (*endpointScope, error) {
 	s := &endpointScope{ep: ep, now: r.Clock.Now(), rules: ep.GetSuspensionRules()}
 	var deliveries heraldv1.WebhookDeliveryList
-	if err := r.List(ctx, &deliveries, client.InNamespace(ep.Namespace), client.MatchingFields{deliveryEndpointIndex: ep.Name}); err != nil {
+	// The items are only read (and deleted by name), so the cache's objects
+	// are used as they are, without a deep copy of each.
+	if err := r.List(ctx, &deliveries, client.InNamespace(ep.Namespace), client.MatchingFields{deliveryEndpointIndex: ep.Name},
+		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing deliveries: %w", err)
 	}
 	var reports heraldv1.WebhookIssueReportList
@@ -465,7 +472,7 @@ func (r *WebhookEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 			return o.(*heraldv1.WebhookIssueReport).Spec.EndpointRef.Name
 		})).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.endpointsUsingSecret)).
-		WithOptions(controller.Options{NewQueue: newClockedQueue(r.Clock)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: endpointWorkers, NewQueue: newClockedQueue(r.Clock)}).
 		Named("webhookendpoint").
 		Complete(r)
 }
