@@ -43,8 +43,10 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	if err := SetupIndexes(ctx, mgr); err != nil {
 		return err
 	}
+	secrets := &SigningSecrets{API: mgr.GetAPIReader(), Metadata: mgr.GetCache()}
 	if err := (&WebhookDeliveryReconciler{
 		Client:                  mgr.GetClient(),
+		Secrets:                 secrets,
 		Clock:                   opts.Clock,
 		Recorder:                mgr.GetEventRecorder("herald"),
 		Sender:                  opts.Sender,
@@ -56,6 +58,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, opts Options) error {
 	return (&WebhookEndpointReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
+		Secrets:         secrets,
 		Clock:           opts.Clock,
 		Recorder:        mgr.GetEventRecorder("herald"),
 		Mailer:          opts.Mailer,

@@ -62,6 +62,8 @@ type WebhookDeliveryReconciler struct {
 	Clock clock.WithTicker
 	// Recorder emits Events.
 	Recorder events.EventRecorder
+	// Secrets reads signing Secrets.
+	Secrets *SigningSecrets
 	// Sender makes the HTTP calls; one is shared by all workers.
 	Sender *sender.Sender
 	// MaxConcurrentReconciles is how many deliveries are handled at once.
@@ -191,7 +193,7 @@ func (r *WebhookDeliveryReconciler) reconcileDelivery(ctx context.Context, d *he
 		return ctrl.Result{}, nil
 	}
 
-	keys, err := signingKeys(ctx, r.Client, &ep)
+	keys, err := r.Secrets.keys(ctx, &ep)
 	if err != nil {
 		var problem *secretProblem
 		if errors.As(err, &problem) {

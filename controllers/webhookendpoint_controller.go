@@ -62,6 +62,8 @@ type Mailer interface {
 type WebhookEndpointReconciler struct {
 	// Client reads from the manager's cache, except Secrets (API server).
 	client.Client
+	// Secrets reads signing Secrets.
+	Secrets *SigningSecrets
 	// APIReader reads endpoints straight from the API server.
 	APIReader client.Reader
 	// Clock is the time source of the window and of notifications.
@@ -310,7 +312,7 @@ func (r *WebhookEndpointReconciler) reconcileReady(ctx context.Context, ep *hera
 		r.setCondition(ep, heraldv1.ConditionReady, metav1.ConditionFalse, c.Reason, "suspended: "+c.Message)
 		return nil
 	}
-	if _, err := signingKeys(ctx, r.Client, ep); err != nil {
+	if _, err := r.Secrets.keys(ctx, ep); err != nil {
 		var problem *secretProblem
 		if errors.As(err, &problem) {
 			r.setCondition(ep, heraldv1.ConditionReady, metav1.ConditionFalse, problem.reason, problem.message)

@@ -71,6 +71,7 @@ func (b *bench) runStats(ctx context.Context) (*StatisticsResult, error) {
 	r := &controllers.WebhookEndpointReconciler{
 		Client:          m.mgr.GetClient(),
 		APIReader:       m.mgr.GetAPIReader(),
+		Secrets:         &controllers.SigningSecrets{API: m.mgr.GetAPIReader(), Metadata: m.mgr.GetCache()},
 		Clock:           clock.RealClock{},
 		Recorder:        m.mgr.GetEventRecorder("herald"),
 		DigestInterval:  15 * time.Minute,
