@@ -363,7 +363,7 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 	var oldest time.Time
 	for i := range s.deliveries {
 		d := &s.deliveries[i]
-		if d.Status.Phase != heraldv1.DeliveryFailed || d.Status.CompletionTime == nil || !d.Status.CompletionTime.Time.After(last) {
+		if d.Status.Phase != heraldv1.DeliveryFailed || d.Status.CompletionTime == nil || !d.Status.CompletionTime.After(last) {
 			continue
 		}
 		unreported = append(unreported, d)
@@ -385,7 +385,7 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 	cutoff := s.now.Add(-settle).Truncate(time.Microsecond)
 	var failed []notify.FailedDelivery
 	for _, d := range unreported {
-		if !d.Status.CompletionTime.Time.After(cutoff) {
+		if !d.Status.CompletionTime.After(cutoff) {
 			failed = append(failed, failedDelivery(d))
 		}
 	}

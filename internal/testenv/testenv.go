@@ -62,7 +62,7 @@ func Start() (*Env, error) {
 		Scheme: scheme,
 		Root:   root,
 	}
-	if env.Config, err = env.Environment.Start(); err != nil {
+	if env.Config, err = env.Start(); err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
 	return env, nil
