@@ -28,7 +28,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/herald-operator/herald/internal/testenv"
 )
 
 const (
@@ -38,7 +39,6 @@ const (
 )
 
 var (
-	testEnv *envtest.Environment
 	// kustomizeBin is the pinned kustomize (the Makefile's KUSTOMIZE).
 	kustomizeBin string
 	// kubectlBin is the real kubectl; kubeconfig is an admin's
@@ -52,71 +52,24 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
-}
-
-func runSuite(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which provides kube-apiserver and etcd")
-		return 1
-	}
-	kustomizeBin = os.Getenv("KUSTOMIZE")
-	if kustomizeBin == "" {
-		fmt.Fprintln(os.Stderr, "KUSTOMIZE is not set: run the tests with `make test`, which installs the pinned kustomize into bin/ and passes its path in KUSTOMIZE")
-		return 1
-	}
-	if _, err := os.Stat(kustomizeBin); err != nil {
-		fmt.Fprintf(os.Stderr, "KUSTOMIZE=%s: %v (run `make kustomize`)\n", kustomizeBin, err)
-		return 1
-	}
-	var err error
-	kubectlBin, err = exec.LookPath("kubectl")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "these tests run the real kubectl, which is not on PATH:", err)
-		return 1
-	}
-
-	testEnv = &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(configDir, "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	if _, err := testEnv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting envtest:", err)
-		return 1
-	}
-	defer func() {
-		if err := testEnv.Stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	os.Exit(testenv.Main(m, func(env *testenv.Env) (err error) {
+		kustomizeBin = os.Getenv("KUSTOMIZE")
+		if kustomizeBin == "" {
+			return errors.New("KUSTOMIZE is not set: run the tests with `make test`, which installs the pinned kustomize into bin/ and passes its path in KUSTOMIZE")
 		}
-	}()
-	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "adding the admin user to envtest:", err)
-		return 1
-	}
-	config, err := admin.KubeConfig()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "writing the admin's kubeconfig:", err)
-		return 1
-	}
-	dir, err := os.MkdirTemp("", "herald-manifests-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	kubeconfig = filepath.Join(dir, "kubeconfig")
-	home := filepath.Join(dir, "home")
-	if err := os.WriteFile(kubeconfig, config, 0o600); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if err := os.Mkdir(home, 0o700); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	cmdEnv = []string{"KUBECONFIG=" + kubeconfig, "HOME=" + home, "PATH=" + os.Getenv("PATH")}
-	return m.Run()
+		if _, err := os.Stat(kustomizeBin); err != nil {
+			return fmt.Errorf("KUSTOMIZE=%s: %w (run `make kustomize`)", kustomizeBin, err)
+		}
+		if kubectlBin, err = exec.LookPath("kubectl"); err != nil {
+			return fmt.Errorf("these tests run the real kubectl, which is not on PATH: %w", err)
+		}
+		var home string
+		if kubeconfig, home, err = env.AdminKubeconfig(); err != nil {
+			return err
+		}
+		cmdEnv = []string{"KUBECONFIG=" + kubeconfig, "HOME=" + home, "PATH=" + os.Getenv("PATH")}
+		return nil
+	}))
 }
 
 // execute runs a command with stdin and returns its stdout and stderr.
