@@ -165,6 +165,7 @@ func (r *WebhookDeliveryReconciler) reconcileDelivery(ctx context.Context, d *he
 	if !more {
 		// The schedule was shortened after the last attempt failed.
 		markFailed(d, now)
+		recordFinished(d)
 		r.eventDeliveryFailed(d, &ep)
 		return ctrl.Result{}, nil
 	}
@@ -179,7 +180,7 @@ func (r *WebhookDeliveryReconciler) reconcileDelivery(ctx context.Context, d *he
 	}
 
 	if wait := retry.Wait(now, due); wait > 0 {
-		markScheduled(d, due, now)
+		markRetrying(d, due, now) // due is in the future only after a failed attempt
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 
@@ -269,6 +270,11 @@ func recordAttemptMetrics(d *heraldv1.WebhookDelivery, attempt heraldv1.Delivery
 	}
 	metrics.Attempts.WithLabelValues(result).Inc()
 	metrics.AttemptDuration.Observe(attempt.Duration.Seconds())
+	recordFinished(d)
+}
+
+// recordFinished counts a delivery that has just reached a final phase.
+func recordFinished(d *heraldv1.WebhookDelivery) {
 	if d.Status.Phase.IsFinal() {
 		metrics.Finished.WithLabelValues(string(d.Status.Phase)).Inc()
 	}

@@ -36,15 +36,9 @@ func markWaiting(d *heraldv1.WebhookDelivery, phase heraldv1.DeliveryPhase, reas
 	setDelivered(d, metav1.ConditionFalse, reason, message, now)
 }
 
-// markScheduled records that the next attempt is due at due (the zero time:
-// at once).
-func markScheduled(d *heraldv1.WebhookDelivery, due time.Time, now time.Time) {
-	if len(d.Status.Attempts) == 0 {
-		d.Status.Phase = heraldv1.DeliveryPending
-		d.Status.NextAttemptTime = nil
-		setDelivered(d, metav1.ConditionFalse, heraldv1.ReasonAwaitingFirstAttempt, "the first attempt is due at once", now)
-		return
-	}
+// markRetrying records that the last attempt failed and the next is due at
+// due. The delivery has at least one attempt.
+func markRetrying(d *heraldv1.WebhookDelivery, due time.Time, now time.Time) {
 	last := d.Status.Attempts[len(d.Status.Attempts)-1]
 	next := metav1.NewMicroTime(due)
 	d.Status.Phase = heraldv1.DeliveryRetrying
@@ -85,7 +79,7 @@ func recordAttempt(d *heraldv1.WebhookDelivery, attempt heraldv1.DeliveryAttempt
 		markFailed(d, now)
 		return time.Time{}, false
 	}
-	markScheduled(d, due, now)
+	markRetrying(d, due, now)
 	return due, true
 }
 

@@ -43,9 +43,6 @@ const (
 	// suspended; it keeps its attempts and goes on when the endpoint resumes.
 	ReasonEndpointSuspended = "EndpointSuspended"
 
-	// ReasonAwaitingFirstAttempt: the delivery has not been tried yet.
-	ReasonAwaitingFirstAttempt = "AwaitingFirstAttempt"
-
 	// ReasonAttemptFailed: the last attempt failed and another is scheduled
 	// at status.nextAttemptTime.
 	ReasonAttemptFailed = "AttemptFailed"

@@ -174,7 +174,7 @@ func deliveryStatus(phase heraldv1.DeliveryPhase, attempts int, lastCode int32) 
 		}
 		st.Attempts = append(st.Attempts, a)
 	}
-	reason, status := heraldv1.ReasonAwaitingFirstAttempt, metav1.ConditionFalse
+	reason, status := heraldv1.ReasonEndpointNotFound, metav1.ConditionFalse
 	switch phase {
 	case heraldv1.DeliveryRetrying:
 		reason = heraldv1.ReasonAttemptFailed

@@ -182,7 +182,7 @@ func TestSendWaitSucceeded(t *testing.T) {
 	createEndpoint(t, ns, "billing-app")
 	var stdout, stderr syncBuffer
 	done := simulateHerald(ns, &stdout, []heraldStep{
-		{heraldv1.DeliveryPending, 0, 0, ": Pending (AwaitingFirstAttempt), 0 attempts\n"},
+		{heraldv1.DeliveryPending, 0, 0, ": Pending (EndpointNotFound), 0 attempts\n"},
 		{heraldv1.DeliveryRetrying, 1, 500, ": Retrying (AttemptFailed), 1 attempt (last: HTTP 500: internal error), next attempt at 2026-12-04T10:00:00Z\n"},
 		{heraldv1.DeliverySucceeded, 2, 200, ": Succeeded, 2 attempts (last: HTTP 200)\n"},
 	})
@@ -199,7 +199,7 @@ func TestSendWaitSucceeded(t *testing.T) {
 	want := []string{
 		name,
 		name + ": no status yet (is herald running?)",
-		name + ": Pending (AwaitingFirstAttempt), 0 attempts",
+		name + ": Pending (EndpointNotFound), 0 attempts",
 		name + ": Retrying (AttemptFailed), 1 attempt (last: HTTP 500: internal error), next attempt at 2026-12-04T10:00:00Z",
 		name + ": Succeeded, 2 attempts (last: HTTP 200)",
 	}
