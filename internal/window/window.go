@@ -73,6 +73,39 @@ func createdInWindow(d Delivery, windowStart time.Time) bool {
 	return len(d.Attempts) == 0 && !d.Created.Before(windowStart)
 }
 
+// hourlyCounts adds up calls and failures by UTC hour.
+type hourlyCounts map[time.Time]*HourlyCount
+
+func (m hourlyCounts) add(hour time.Time, calls, failures int64) {
+	hour = hour.UTC() // one key per hour, whatever the location
+	h := m[hour]
+	if h == nil {
+		h = &HourlyCount{Hour: hour}
+		m[hour] = h
+	}
+	h.Calls += calls
+	h.Failures += failures
+}
+
+// addAttempt counts one call by the hour it started.
+func (m hourlyCounts) addAttempt(a Attempt) {
+	var failed int64
+	if a.Failed {
+		failed = 1
+	}
+	m.add(a.Start.Truncate(time.Hour), 1, failed)
+}
+
+// sorted returns the counts, oldest hour first.
+func (m hourlyCounts) sorted() []HourlyCount {
+	out := make([]HourlyCount, 0, len(m))
+	for _, h := range m {
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Hour.Before(out[j].Hour) })
+	return out
+}
+
 // inWindow: a folded hour counts while any part of it is in the window.
 func hourInWindow(hour, windowStart time.Time) bool {
 	return hour.Add(time.Hour).After(windowStart)
@@ -83,22 +116,10 @@ func hourInWindow(hour, windowStart time.Time) bool {
 // reporting an issue in the window.
 func Compute(windowStart time.Time, c Compaction, deliveries []Delivery, reportingUsers []string) Stats {
 	s := Stats{WindowStart: windowStart}
-	hourly := map[time.Time]*HourlyCount{}
-	add := func(hour time.Time, calls, failures int64) {
-		hour = hour.UTC() // one key per hour, whatever the location
-		h := hourly[hour]
-		if h == nil {
-			h = &HourlyCount{Hour: hour}
-			hourly[hour] = h
-		}
-		h.Calls += calls
-		h.Failures += failures
-		s.Calls += calls
-		s.Failures += failures
-	}
+	hourly := hourlyCounts{}
 	for _, h := range c.Hourly {
 		if hourInWindow(h.Hour, windowStart) {
-			add(h.Hour, h.Calls, h.Failures)
+			hourly.add(h.Hour, h.Calls, h.Failures)
 		}
 	}
 
@@ -119,16 +140,12 @@ func Compute(windowStart time.Time, c Compaction, deliveries []Delivery, reporti
 				continue
 			}
 			inWindow = true
-			var failed int64
-			if a.Failed {
-				failed = 1
-				if a.Start.After(s.LastFailure) {
-					s.LastFailure = a.Start
-				}
-			} else if a.Start.After(s.LastSuccess) {
+			if a.Failed && a.Start.After(s.LastFailure) {
+				s.LastFailure = a.Start
+			} else if !a.Failed && a.Start.After(s.LastSuccess) {
 				s.LastSuccess = a.Start
 			}
-			add(a.Start.UTC().Truncate(time.Hour), 1, failed)
+			hourly.addAttempt(a)
 		}
 		if inWindow && d.User != "" {
 			users.Add(d.User)
@@ -148,10 +165,11 @@ func Compute(windowStart time.Time, c Compaction, deliveries []Delivery, reporti
 	}
 	s.UsersReporting = int64(len(reporting))
 
-	for _, h := range hourly {
-		s.Hourly = append(s.Hourly, *h)
+	s.Hourly = hourly.sorted()
+	for _, h := range s.Hourly {
+		s.Calls += h.Calls
+		s.Failures += h.Failures
 	}
-	sort.Slice(s.Hourly, func(i, j int) bool { return s.Hourly[i].Hour.Before(s.Hourly[j].Hour) })
 	if s.Calls > 0 {
 		s.FailurePercent = s.Failures * 100 / s.Calls
 	}
@@ -167,12 +185,10 @@ func Compact(c Compaction, through, windowStart time.Time, deliveries []Delivery
 	if !through.After(c.Through) {
 		through = c.Through
 	}
-	hourly := map[time.Time]*HourlyCount{}
+	hourly := hourlyCounts{}
 	for _, h := range c.Hourly {
 		if hourInWindow(h.Hour, windowStart) {
-			h := h
-			h.Hour = h.Hour.UTC() // one key per hour, whatever the location
-			hourly[h.Hour] = &h
+			hourly.add(h.Hour, h.Calls, h.Failures)
 		}
 	}
 	sketches := map[time.Time]*Sketch{}
@@ -201,16 +217,7 @@ func Compact(c Compaction, through, windowStart time.Time, deliveries []Delivery
 			if a.Start.After(last) {
 				last = a.Start
 			}
-			hour := a.Start.UTC().Truncate(time.Hour)
-			h := hourly[hour]
-			if h == nil {
-				h = &HourlyCount{Hour: hour}
-				hourly[hour] = h
-			}
-			h.Calls++
-			if a.Failed {
-				h.Failures++
-			}
+			hourly.addAttempt(a)
 		}
 		if inWindow && d.User != "" {
 			day := last.UTC().Truncate(24 * time.Hour)
@@ -222,11 +229,7 @@ func Compact(c Compaction, through, windowStart time.Time, deliveries []Delivery
 			sk.Add(d.User)
 		}
 	}
-	out := Compaction{Through: through}
-	for _, h := range hourly {
-		out.Hourly = append(out.Hourly, *h)
-	}
-	sort.Slice(out.Hourly, func(i, j int) bool { return out.Hourly[i].Hour.Before(out.Hourly[j].Hour) })
+	out := Compaction{Through: through, Hourly: hourly.sorted()}
 	for day, sk := range sketches {
 		out.UserSketches = append(out.UserSketches, DailySketch{Day: day, Sketch: sk})
 	}
