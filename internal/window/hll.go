@@ -82,9 +82,21 @@ func (s *Sketch) Encode() string {
 
 // Add counts a user.
 func (s *Sketch) Add(user string) {
+	s.addHash(userHash(user))
+}
+
+// userHash is the 64-bit hash a sketch keeps of a user.
+func userHash(user string) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(user))
-	s.addHash(mix(h.Sum64()))
+	return mix(h.Sum64())
+}
+
+// register returns the HyperLogLog register a hash falls in and the rank it
+// offers there (one more than its leading zeros after the index bits).
+func register(x uint64) (idx int, rank uint8) {
+	rest := x<<sketchPrecision | 1<<(sketchPrecision-1)                           // guard bit bounds the rank
+	return int(x >> (64 - sketchPrecision)), uint8(bits.LeadingZeros64(rest)) + 1 //nolint:gosec // at most 55
 }
 
 func (s *Sketch) addHash(x uint64) {
@@ -98,9 +110,7 @@ func (s *Sketch) addHash(x uint64) {
 		}
 		return
 	}
-	idx := x >> (64 - sketchPrecision)
-	rest := x<<sketchPrecision | 1<<(sketchPrecision-1) // guard bit bounds the rank
-	rank := uint8(bits.LeadingZeros64(rest)) + 1        //nolint:gosec // at most 55
+	idx, rank := register(x)
 	if rank > s.registers[idx] {
 		s.registers[idx] = rank
 	}

@@ -26,8 +26,10 @@ type Delivery struct {
 	User     string
 	Created  time.Time
 	Attempts []Attempt
-	// Finished is set for Succeeded and Failed deliveries, with the time.
+	// Finished is set for Succeeded and Failed deliveries, with the time;
+	// Failed too for a Failed one.
 	Finished       bool
+	Failed         bool
 	CompletionTime time.Time
 }
 
