@@ -256,6 +256,9 @@ func TestNotificationDigestOfFailedDeliveries(t *testing.T) {
 	g.Expect(m.body).To(HavePrefix(fmt.Sprintf("30 webhook deliveries to endpoint %s failed in the last 5m.\n", ref)))
 	g.Expect(listedDeliveries(m.body)).To(ConsistOf(first), m.body)
 	g.Expect(m.body).To(ContainSubstring("   Attempts:   1\n"))
+	g.Expect(m.body).To(ContainSubstring("   Event:      user.logout\n"))
+	g.Expect(m.body).To(ContainSubstring("   User:       first-user-7\n"))
+	g.Expect(m.body).To(ContainSubstring("   Last error: HTTP 500"))
 	g.Expect(m.body).To(ContainSubstring("   Failed at:  " + oldest.UTC().Format(time.RFC3339) + "\n"))
 	g.Expect(m.body).To(ContainSubstring("kubectl get deliveries -n " + e.ns))
 	g.Eventually(func() *metav1.MicroTime { return e.getEndpoint("app").Status.LastFailureDigestTime }).

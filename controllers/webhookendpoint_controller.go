@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +65,9 @@ type WebhookEndpointReconciler struct {
 	Secrets *SigningSecrets
 	// APIReader reads endpoints straight from the API server.
 	APIReader client.Reader
+	// Deliveries holds each endpoint's deliveries as the cache sees them,
+	// in the form the statistics need; SetupWithManager makes it if nil.
+	Deliveries *DeliveryLedgers
 	// Clock is the time source of the window and of notifications.
 	Clock clock.WithTicker
 	// Recorder emits Events.
@@ -89,11 +91,11 @@ type WebhookEndpointReconciler struct {
 
 // endpointScope is what one reconcile works on.
 type endpointScope struct {
-	ep         *heraldv1.WebhookEndpoint
-	deliveries []heraldv1.WebhookDelivery
-	reports    []heraldv1.WebhookIssueReport
-	now        time.Time
-	rules      heraldv1.SuspensionRules
+	ep      *heraldv1.WebhookEndpoint
+	key     types.NamespacedName
+	reports []heraldv1.WebhookIssueReport
+	now     time.Time
+	rules   heraldv1.SuspensionRules
 	// windowStart is where the statistics window begins.
 	windowStart time.Time
 	// compaction is the folded part, as written by this reconcile.
@@ -112,6 +114,9 @@ func (s *endpointScope) requeueNoLaterThan(t time.Time) {
 // hear, writes the status once, and then deletes what the written
 // watermark allows.
 func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if err := r.Deliveries.WaitForSync(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
 	var ep heraldv1.WebhookEndpoint
 	// The endpoint is read from the API server, not the cache: a stale copy
 	// without this controller's last status write would suspend, email and
@@ -153,19 +158,12 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 }
 
 func (r *WebhookEndpointReconciler) newScope(ctx context.Context, ep *heraldv1.WebhookEndpoint) (*endpointScope, error) {
-	s := &endpointScope{ep: ep, now: r.Clock.Now(), rules: ep.GetSuspensionRules()}
-	var deliveries heraldv1.WebhookDeliveryList
-	// The items are only read (and deleted by name), so the cache's objects
-	// are used as they are, without a deep copy of each.
-	if err := r.List(ctx, &deliveries, client.InNamespace(ep.Namespace), client.MatchingFields{deliveryEndpointIndex: ep.Name},
-		client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing deliveries: %w", err)
-	}
+	s := &endpointScope{ep: ep, key: client.ObjectKeyFromObject(ep), now: r.Clock.Now(), rules: ep.GetSuspensionRules()}
 	var reports heraldv1.WebhookIssueReportList
 	if err := r.List(ctx, &reports, client.InNamespace(ep.Namespace), client.MatchingFields{reportEndpointIndex: ep.Name}); err != nil {
 		return nil, fmt.Errorf("listing issue reports: %w", err)
 	}
-	s.deliveries, s.reports = deliveries.Items, reports.Items
+	s.reports = reports.Items
 	return s, nil
 }
 
@@ -237,15 +235,10 @@ func (r *WebhookEndpointReconciler) reconcileStatistics(s *endpointScope) {
 		// A damaged sketch only loses the folded users; start them afresh.
 		compaction = window.Compaction{Through: ep.Status.Compaction.Through.Time, Hourly: hourlyFromStatus(ep.Status.Compaction.Hourly)}
 	}
-	items := make([]window.Delivery, len(s.deliveries))
-	for i := range s.deliveries {
-		items[i] = windowDelivery(&s.deliveries[i])
-	}
 	minRetention := min(ep.GetRetention(heraldv1.DeliverySucceeded), ep.GetRetention(heraldv1.DeliveryFailed))
 	// The watermark is stored with microsecond precision: round it down here,
 	// so that what is folded now is exactly what the stored watermark says.
 	through := s.now.Add(-minRetention).Truncate(time.Microsecond)
-	s.compaction, _ = window.Compact(compaction, through, s.windowStart, items)
 
 	var reporting []string
 	for _, rep := range s.reports {
@@ -253,10 +246,16 @@ func (r *WebhookEndpointReconciler) reconcileStatistics(s *endpointScope) {
 			reporting = append(reporting, rep.Spec.User)
 		}
 	}
-	stats := window.Compute(s.windowStart, s.compaction, items, reporting)
+	var stats window.Stats
+	var expiry time.Time
+	r.Deliveries.view(s.key, func(l *window.Ledger) {
+		s.compaction, _ = l.Compact(compaction, through, s.windowStart)
+		stats = l.Stats(s.windowStart, s.compaction, reporting)
+		expiry = l.NextExpiry(s.windowStart, s.rules.Window, s.compaction)
+	})
 	ep.Status.Compaction = compactionToStatus(s.compaction)
 	ep.Status.Statistics = statisticsToStatus(stats, ep.Status.Statistics)
-	s.requeueNoLaterThan(window.NextExpiry(s.windowStart, s.rules.Window, s.compaction, items))
+	s.requeueNoLaterThan(expiry)
 }
 
 // reconcileSuspended sets Suspended. An automatic suspension holds until a
@@ -359,20 +358,18 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 	if ep.Status.LastFailureDigestTime != nil {
 		last = ep.Status.LastFailureDigestTime.Time
 	}
-	var unreported []*heraldv1.WebhookDelivery
 	var oldest time.Time
-	for i := range s.deliveries {
-		d := &s.deliveries[i]
-		if d.Status.Phase != heraldv1.DeliveryFailed || d.Status.CompletionTime == nil || !d.Status.CompletionTime.After(last) {
-			continue
-		}
-		unreported = append(unreported, d)
-		if done := d.Status.CompletionTime.Time; oldest.IsZero() || done.Before(oldest) {
-			oldest = done
-		}
-	}
-	if len(unreported) == 0 {
-		return errors.Join(errs...)
+	r.Deliveries.view(s.key, func(l *window.Ledger) {
+		l.Finished(true, last, func(d window.Delivery) bool {
+			if !d.CompletionTime.After(last) {
+				return true // in the last digest
+			}
+			oldest = d.CompletionTime
+			return false
+		})
+	})
+	if oldest.IsZero() {
+		return errors.Join(errs...) // no failure since the last digest
 	}
 	due := oldest.Add(r.DigestInterval)
 	if !last.IsZero() && last.Add(settle+r.DigestInterval).After(due) {
@@ -384,12 +381,18 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 	}
 	cutoff := s.now.Add(-settle).Truncate(time.Microsecond)
 	var failed []notify.FailedDelivery
-	for _, d := range unreported {
-		if !d.Status.CompletionTime.After(cutoff) {
-			failed = append(failed, failedDelivery(d))
-		}
-	}
-	slices.SortFunc(failed, func(a, b notify.FailedDelivery) int { return a.CompletionTime.Compare(b.CompletionTime) })
+	r.Deliveries.view(s.key, func(l *window.Ledger) {
+		l.Finished(true, last, func(d window.Delivery) bool {
+			if d.CompletionTime.After(cutoff) {
+				return false
+			}
+			if d.CompletionTime.After(last) {
+				failed = append(failed, notify.FailedDelivery{Name: d.Name, User: d.User, Attempts: len(d.Attempts), CompletionTime: d.CompletionTime})
+			}
+			return true
+		})
+	})
+	r.describeFailures(ctx, s.ep.Namespace, failed)
 	if err := r.Mailer.Send(ctx, notify.FailedDeliveriesMessage(target, failed, r.DigestInterval)); err != nil {
 		errs = append(errs, r.notifyFailed(ep, "failed-deliveries digest", err))
 	} else {
@@ -399,13 +402,20 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 	return errors.Join(errs...)
 }
 
-func failedDelivery(d *heraldv1.WebhookDelivery) notify.FailedDelivery {
-	fd := notify.FailedDelivery{Name: d.Name, Event: d.Spec.Event, User: d.Spec.User, Attempts: len(d.Status.Attempts),
-		CompletionTime: d.Status.CompletionTime.Time}
-	if n := len(d.Status.Attempts); n > 0 {
-		fd.LastError = d.Status.Attempts[n-1].Error
+// describeFailures adds the event and last error of each failed delivery
+// the email lists, read from the cache; one deleted meanwhile is listed
+// without them.
+func (r *WebhookEndpointReconciler) describeFailures(ctx context.Context, namespace string, failed []notify.FailedDelivery) {
+	for i := range failed[:min(len(failed), notify.MaxListedDeliveries)] {
+		var d heraldv1.WebhookDelivery
+		if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: failed[i].Name}, &d); err != nil {
+			continue
+		}
+		failed[i].Event = d.Spec.Event
+		if n := len(d.Status.Attempts); n > 0 {
+			failed[i].LastError = d.Status.Attempts[n-1].Error
+		}
 	}
-	return fd
 }
 
 func (r *WebhookEndpointReconciler) notifyFailed(ep *heraldv1.WebhookEndpoint, what string, err error) error {
@@ -417,20 +427,27 @@ func (r *WebhookEndpointReconciler) notifyFailed(ep *heraldv1.WebhookEndpoint, w
 // written watermark has folded (so their deletion changes no statistic),
 // and issue reports older than the window.
 func (r *WebhookEndpointReconciler) deleteExpired(ctx context.Context, s *endpointScope) error {
+	// Finished deliveries come oldest first, so the first one that may not
+	// go yet ends the list: the later ones expire later.
+	var expired []string
+	r.Deliveries.view(s.key, func(l *window.Ledger) {
+		for _, phase := range []heraldv1.DeliveryPhase{heraldv1.DeliverySucceeded, heraldv1.DeliveryFailed} {
+			retention := s.ep.GetRetention(phase)
+			l.Finished(phase == heraldv1.DeliveryFailed, time.Time{}, func(d window.Delivery) bool {
+				expires := d.CompletionTime.Add(retention)
+				if folded := d.CompletionTime.Before(s.compaction.Through); !folded || s.now.Before(expires) {
+					s.requeueNoLaterThan(expires)
+					return false
+				}
+				expired = append(expired, d.Name)
+				return true
+			})
+		}
+	})
 	var errs []error
-	for i := range s.deliveries {
-		d := &s.deliveries[i]
-		if !d.Status.Phase.IsFinal() || d.Status.CompletionTime == nil {
-			continue
-		}
-		expires := d.Status.CompletionTime.Add(s.ep.GetRetention(d.Status.Phase))
-		folded := d.Status.CompletionTime.Time.Before(s.compaction.Through)
-		if !folded || s.now.Before(expires) {
-			s.requeueNoLaterThan(expires)
-			continue
-		}
-		if err := r.Delete(ctx, d, client.Preconditions{UID: &d.UID}); client.IgnoreNotFound(err) != nil {
-			errs = append(errs, fmt.Errorf("deleting delivery %s: %w", d.Name, err))
+	for _, name := range expired {
+		if err := r.deleteDelivery(ctx, types.NamespacedName{Namespace: s.ep.Namespace, Name: name}); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for i := range s.reports {
@@ -445,6 +462,19 @@ func (r *WebhookEndpointReconciler) deleteExpired(ctx context.Context, s *endpoi
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteDelivery deletes the cached delivery of that name, and not one
+// created again under the same name since.
+func (r *WebhookEndpointReconciler) deleteDelivery(ctx context.Context, key types.NamespacedName) error {
+	var d heraldv1.WebhookDelivery
+	if err := r.Get(ctx, key, &d); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if err := r.Delete(ctx, &d, client.Preconditions{UID: &d.UID}); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("deleting delivery %s: %w", d.Name, err)
+	}
+	return nil
 }
 
 func (r *WebhookEndpointReconciler) setCondition(ep *heraldv1.WebhookEndpoint, conditionType string, status metav1.ConditionStatus, reason, message string) {
@@ -463,6 +493,13 @@ func (r *WebhookEndpointReconciler) setCondition(ep *heraldv1.WebhookEndpoint, c
 // (coalesced by StatisticsDelay), and the Secrets they sign with (metadata
 // only, so Secret data is never cached).
 func (r *WebhookEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Deliveries == nil {
+		ledgers, err := NewDeliveryLedgers(context.Background(), mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		r.Deliveries = ledgers
+	}
 	coalesce := &coalescer{delay: r.StatisticsDelay}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&heraldv1.WebhookEndpoint{}, builder.WithPredicates(predicate.Or(

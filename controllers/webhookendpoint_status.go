@@ -18,6 +18,7 @@ func windowDelivery(d *heraldv1.WebhookDelivery) window.Delivery {
 		User:     d.Spec.User,
 		Created:  d.CreationTimestamp.Time,
 		Finished: d.Status.Phase.IsFinal() && d.Status.CompletionTime != nil,
+		Failed:   d.Status.Phase == heraldv1.DeliveryFailed,
 	}
 	if wd.Finished {
 		wd.CompletionTime = d.Status.CompletionTime.Time
