@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/herald-operator/herald/internal/sender"
@@ -36,6 +37,15 @@ type Options struct {
 // copy of every Secret in the cluster.
 func ClientOptions() client.Options {
 	return client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+}
+
+// CacheOptions is how the manager's cache must be built for herald, from
+// the caller's choices (namespaces, selectors): cached objects are kept
+// without their managedFields, which herald never reads from the cache and
+// which take a large share of a small object's memory.
+func CacheOptions(opts cache.Options) cache.Options {
+	opts.DefaultTransform = cache.TransformStripManagedFields()
+	return opts
 }
 
 // Setup registers the indexes and controllers with the manager.

@@ -135,7 +135,7 @@ func (e *env) startManager() (stop func()) {
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Client:                 controllers.ClientOptions(),
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}}},
+		Cache:                  controllers.CacheOptions(cache.Options{DefaultNamespaces: map[string]cache.Config{e.ns: {}}}),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},

@@ -58,7 +58,7 @@ func (b *bench) startManager(ctx context.Context, namespace string, counter *api
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 b.scheme,
 		Client:                 controllers.ClientOptions(),
-		Cache:                  cache.Options{DefaultFieldSelector: fields.OneTermEqualSelector("metadata.namespace", namespace)},
+		Cache:                  controllers.CacheOptions(cache.Options{DefaultFieldSelector: fields.OneTermEqualSelector("metadata.namespace", namespace)}),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		LeaderElection:         false,
