@@ -86,7 +86,7 @@ test: verify vet kustomize ## Run all tests (unit, and envtest on a real API ser
 # loaded machine (golang/go#75804, fixed in Go 1.27).
 FUZZ_TIME ?= 20000x
 FUZZ_TARGETS = ./internal/signing:FuzzParseSecretsAndSign ./internal/sender:FuzzGuard \
-	./internal/sender:FuzzPrintable ./internal/window:FuzzCompactionKeepsCounts
+	./internal/sender:FuzzPrintable ./internal/window:FuzzCompactionKeepsCounts ./internal/window:FuzzLedgerMatchesRecompute
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for FUZZ_TIME (default 20000x executions; e.g. FUZZ_TIME=200000x).

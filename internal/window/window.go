@@ -262,8 +262,7 @@ func NextExpiry(windowStart time.Time, window time.Duration, c Compaction, deliv
 		}
 		for _, a := range d.Attempts {
 			if !a.Start.Before(windowStart) {
-				consider(a.Start)
-				break // attempts are in order: the first counted is the oldest
+				consider(a.Start) // every one: clocks may disagree on order
 			}
 		}
 	}
