@@ -68,9 +68,7 @@ func (b *bench) runLive(ctx context.Context) (*LiveResult, error) {
 	var mu sync.Mutex
 	batch := ""
 	held := map[string]struct{}{}
-	wctx, wcancel := context.WithCancel(ctx)
-	defer wcancel()
-	if err := b.watchDeliveries(wctx, ns, func(d *heraldv1.WebhookDelivery, _ time.Time) {
+	stopObserving, err := observeDeliveries(ctx, m.mgr.GetCache(), func(d *heraldv1.WebhookDelivery, _ time.Time) {
 		if d.Status.Phase != heraldv1.DeliveryHeld {
 			return
 		}
@@ -79,13 +77,15 @@ func (b *bench) runLive(ctx context.Context) (*LiveResult, error) {
 		if batch != "" && strings.HasPrefix(d.Name, batch) {
 			held[d.Name] = struct{}{}
 		}
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
+	defer stopObserving()
 
 	base := heapInuse()
 	res := &LiveResult{HeapBaseMiB: mib(base), Notes: map[string]string{
-		"heap": "HeapInuse after two runtime.GC calls; the process also holds the bench's watch and the idle control-plane clients",
+		"heap": "HeapInuse after two runtime.GC calls; the process also holds the idle control-plane clients",
 	}}
 	counter.reset()
 	created := 0
@@ -139,7 +139,7 @@ func (b *bench) runLive(ctx context.Context) (*LiveResult, error) {
 	if created > 0 {
 		res.StatusWritesPerDelivery = round3(float64(writes) / float64(created))
 	}
-	wcancel()
+	stopObserving()
 	stopped = true
 	if err := m.stop(); err != nil {
 		return nil, err

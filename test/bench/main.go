@@ -23,7 +23,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -180,9 +179,6 @@ type bench struct {
 	rcv   *receiver
 	guard *sender.Guard
 	seq   int
-	// watchRestarts and watchRelists count the bench's watch
-	// reconnections.
-	watchRestarts, watchRelists atomic.Int64
 }
 
 func run() error {

@@ -248,10 +248,6 @@ func printReport(w io.Writer, res *Results) {
 			}
 			fmt.Fprintf(w, " created→Succeeded written %s\n", lat(c.r.SucceededLatency))
 		}
-		if h.BenchWatchRestarts > 0 {
-			fmt.Fprintf(w, "the API server closed the bench's own watch %d times as too slow (%d relists); its view of Succeeded lagged (p50 %s in the burst), which is why latencies end at the status write's answer\n",
-				h.BenchWatchRestarts, h.BenchWatchRelists, fmtMs(h.Burst.SeenLatency.P50ms))
-		}
 		for _, a := range h.Anomalies {
 			fmt.Fprintf(w, "anomaly: %s\n", a)
 		}

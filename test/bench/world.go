@@ -18,8 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -259,74 +259,28 @@ func forEach(ctx context.Context, n, conc int, rate float64, fn func(i int) erro
 	return firstErr
 }
 
-// watchDeliveries calls fn with every version of every delivery of the
-// namespace that the API server reports, from now until ctx ends, with the
-// time the bench saw it.
-func (b *bench) watchDeliveries(ctx context.Context, ns string, fn func(d *heraldv1.WebhookDelivery, seen time.Time)) error {
-	rv, err := b.relist(ctx, ns, fn)
+// observeDeliveries calls fn with every version of every delivery the
+// manager's cache receives, until the returned function is called. It
+// shares herald's own watch instead of opening another.
+func observeDeliveries(ctx context.Context, c cache.Cache, fn func(d *heraldv1.WebhookDelivery, seen time.Time)) (stop func(), err error) {
+	informer, err := c.GetInformer(ctx, &heraldv1.WebhookDelivery{})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	go func() {
-		for ctx.Err() == nil {
-			w, err := b.c.Watch(ctx, &heraldv1.WebhookDeliveryList{}, client.InNamespace(ns),
-				&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}})
-			if err != nil {
-				time.Sleep(100 * time.Millisecond)
-				continue
-			}
-			rv = consumeWatch(w, rv, fn)
-			w.Stop()
-			if ctx.Err() != nil {
-				return
-			}
-			b.watchRestarts.Add(1)
-			if rv == "" {
-				b.watchRelists.Add(1)
-				if rv, err = b.relist(ctx, ns, fn); err != nil {
-					time.Sleep(100 * time.Millisecond)
-				}
-			}
-		}
-	}()
-	return nil
-}
-
-func (b *bench) relist(ctx context.Context, ns string, fn func(*heraldv1.WebhookDelivery, time.Time)) (string, error) {
-	var list heraldv1.WebhookDeliveryList
-	if err := b.c.List(ctx, &list, client.InNamespace(ns)); err != nil {
-		return "", err
-	}
-	now := time.Now()
-	for i := range list.Items {
-		fn(&list.Items[i], now)
-	}
-	return list.ResourceVersion, nil
-}
-
-// consumeWatch reads w until it ends and returns the last resource version
-// seen, or "" when the watch expired and a relist is needed.
-func consumeWatch(w watch.Interface, rv string, fn func(*heraldv1.WebhookDelivery, time.Time)) string {
-	for ev := range w.ResultChan() {
-		switch ev.Type {
-		case watch.Error:
-			return ""
-		case watch.Bookmark:
-			if m, err := meta.Accessor(ev.Object); err == nil {
-				rv = m.GetResourceVersion()
-			}
-		case watch.Added, watch.Modified:
-			if d, ok := ev.Object.(*heraldv1.WebhookDelivery); ok {
-				fn(d, time.Now())
-				rv = d.ResourceVersion
-			}
-		case watch.Deleted:
-			if d, ok := ev.Object.(*heraldv1.WebhookDelivery); ok {
-				rv = d.ResourceVersion
-			}
+	observe := func(obj any) {
+		if d, ok := obj.(*heraldv1.WebhookDelivery); ok {
+			fn(d, time.Now())
 		}
 	}
-	return rv
+	reg, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    observe,
+		UpdateFunc: func(_, obj any) { observe(obj) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { _ = informer.RemoveEventHandler(reg) }) }, nil
 }
 
 // waitUntil polls cond every 20 ms until it holds, ctx ends or timeout
