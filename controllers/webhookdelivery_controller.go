@@ -111,7 +111,10 @@ func (r *WebhookDeliveryReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		}
 		patch, err := replaceStatus(&d.Status)
 		if err == nil {
-			err = r.Status().Patch(ctx, &d, patch)
+			// The answer is asked for as metadata only: herald knows the
+			// status it wrote, and decoding (and the API server encoding)
+			// the whole delivery, payload included, costs on every write.
+			err = r.Status().Patch(ctx, deliveryMetadata(&d), patch)
 		}
 		if err != nil {
 			if apierrors.IsNotFound(err) {
@@ -377,6 +380,15 @@ func replaceStatus(status *heraldv1.WebhookDeliveryStatus) (client.Patch, error)
 		return nil, fmt.Errorf("marshalling the delivery status: %w", err)
 	}
 	return client.RawPatch(types.JSONPatchType, data), nil
+}
+
+// deliveryMetadata names a delivery for a request whose answer is read as
+// metadata only.
+func deliveryMetadata(d *heraldv1.WebhookDelivery) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: heraldv1.GroupVersion.String(), Kind: "WebhookDelivery"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name},
+	}
 }
 
 // attemptsWritten remembers, per delivery, the attempts herald recorded
