@@ -270,6 +270,7 @@ func run() error {
 		res.Statistics = st
 	}
 	res.Growth = growthOf(res.Runs)
+	res.Exponents = growthExponentsOf(res.Runs)
 	res.Targets = evaluateTargets(res)
 	printReport(os.Stdout, res)
 	if opts.jsonPath != "" {
