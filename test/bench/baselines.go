@@ -23,6 +23,8 @@ type APIBaseline struct {
 	// Latency is of one create plus one status write.
 	Latency    Latency `json:"create_plus_status_write"`
 	CPUSeconds float64 `json:"process_cpu_seconds"`
+
+	namespace string // holds its deliveries
 }
 
 // HTTPBaseline is what the receiver allows without herald: a plain loop
@@ -69,6 +71,7 @@ func (b *bench) runAPIBaseline(ctx context.Context, n int) (*APIBaseline, error)
 		DeliveriesPerSecond: round3(float64(n) / secs),
 		Latency:             latencyOf(lat),
 		CPUSeconds:          round3(cpuSeconds() - cpu0),
+		namespace:           ns,
 	}, nil
 }
 

@@ -119,6 +119,8 @@ type HeraldRun struct {
 	HeapGrowthPer1k float64 `json:"heap_growth_mib_per_1000"`
 
 	Anomalies []string `json:"anomalies,omitempty"`
+
+	namespace string // holds its endpoints and deliveries
 }
 
 // PhaseResult is one creation phase of a herald run.
@@ -202,7 +204,7 @@ func (b *bench) runHerald(ctx context.Context, n int, api *APIBaseline, httpb *H
 	}
 	defer stopObserving()
 
-	res := &HeraldRun{N: n, Endpoints: o.endpoints, FailingEndpoints: nFail, Signed: o.sign}
+	res := &HeraldRun{N: n, Endpoints: o.endpoints, FailingEndpoints: nFail, Signed: o.sign, namespace: ns}
 	rssBefore := currentRSS()
 	heapBefore := heapInuse()
 	res.PeakRSSIsRun = resetPeakRSS()

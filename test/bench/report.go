@@ -86,9 +86,18 @@ func (b *bench) runScale(ctx context.Context, n int) (*ScaleRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each run starts on an API server that holds none of the previous
+	// runs' deliveries: herald's run is not charged for a fuller etcd than
+	// its baseline's, nor a larger N's run for every smaller one before it.
+	if err := b.deleteDeliveries(ctx, api.namespace); err != nil {
+		return nil, err
+	}
 	progress("N=%d: HTTP baseline %.0f/s; herald", n, httpb.RequestsPerSecond)
 	h, err := b.runHerald(ctx, n, api, httpb)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.deleteDeliveries(ctx, h.namespace); err != nil {
 		return nil, err
 	}
 	progress("N=%d: herald %.0f deliveries/s", n, h.DeliveriesPerSecond)

@@ -127,6 +127,24 @@ func (b *bench) createNamespace(ctx context.Context, prefix string) (string, err
 	return name, nil
 }
 
+// deleteDeliveries deletes every delivery of the namespace and waits until
+// the API server holds none.
+func (b *bench) deleteDeliveries(ctx context.Context, ns string) error {
+	if err := b.c.DeleteAllOf(ctx, &heraldv1.WebhookDelivery{}, client.InNamespace(ns)); err != nil {
+		return fmt.Errorf("deleting the deliveries of %s: %w", ns, err)
+	}
+	left := func() int {
+		var list metav1.PartialObjectMetadataList
+		list.SetGroupVersionKind(heraldv1.GroupVersion.WithKind("WebhookDeliveryList"))
+		if err := b.c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return -1
+		}
+		return len(list.Items)
+	}
+	return waitUntil(ctx, b.opts.wait, "the deliveries of "+ns+" deleted", func() bool { return left() == 0 },
+		func() string { return fmt.Sprintf("%d left", left()) })
+}
+
 func (b *bench) createSigningSecret(ctx context.Context, ns string) error {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
