@@ -4,10 +4,16 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
 	"github.com/herald-operator/herald/internal/window"
@@ -22,6 +28,10 @@ type DeliveryLedgers struct {
 	mu      sync.Mutex
 	ledgers map[types.NamespacedName]*window.Ledger
 	synced  toolscache.InformerSynced
+	// changes, when set, receives each delivery once its ledger holds the
+	// change: the endpoint controller reconciles from it, so that it never
+	// reads a ledger older than the event that woke it.
+	changes chan event.GenericEvent
 }
 
 // NewDeliveryLedgers registers the ledgers on the cache's delivery informer.
@@ -33,16 +43,21 @@ func NewDeliveryLedgers(ctx context.Context, c cache.Cache) (*DeliveryLedgers, e
 		return nil, fmt.Errorf("getting the delivery informer: %w", err)
 	}
 	l := &DeliveryLedgers{ledgers: map[types.NamespacedName]*window.Ledger{}}
-	reg, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    l.set,
-		UpdateFunc: func(_, obj any) { l.set(obj) },
-		DeleteFunc: l.remove,
-	})
+	reg, err := informer.AddEventHandler(l.eventHandler())
 	if err != nil {
 		return nil, fmt.Errorf("watching deliveries for the statistics: %w", err)
 	}
 	l.synced = reg.HasSynced
 	return l, nil
+}
+
+// eventHandler is what the informer calls.
+func (l *DeliveryLedgers) eventHandler() toolscache.ResourceEventHandler {
+	return toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { l.update(nil, obj) },
+		UpdateFunc: l.update,
+		DeleteFunc: l.remove,
+	}
 }
 
 // WaitForSync returns once the ledgers hold every delivery of the
@@ -57,6 +72,29 @@ func (l *DeliveryLedgers) WaitForSync(ctx context.Context) error {
 	return nil
 }
 
+// Finished returns how many finished deliveries the endpoint's ledger
+// holds: a way for tests and the benchmark to wait for it. It walks them.
+func (l *DeliveryLedgers) Finished(endpoint types.NamespacedName) int {
+	n := 0
+	l.view(endpoint, func(ledger *window.Ledger) {
+		for _, failed := range []bool{false, true} {
+			ledger.Finished(failed, time.Time{}, func(window.Delivery) bool { n++; return true })
+		}
+	})
+	return n
+}
+
+// changesSource is a source of the deliveries whose ledger changed, for h.
+// Set it up before the manager starts, so that no change goes unseen.
+func (l *DeliveryLedgers) changesSource(h handler.TypedEventHandler[client.Object, reconcile.Request]) source.Source {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.changes == nil {
+		l.changes = make(chan event.GenericEvent, 1024)
+	}
+	return source.Channel(l.changes, h)
+}
+
 // view runs fn on the endpoint's ledger (an empty one if it has no
 // deliveries) while no delivery event changes it.
 func (l *DeliveryLedgers) view(endpoint types.NamespacedName, fn func(*window.Ledger)) {
@@ -69,20 +107,30 @@ func (l *DeliveryLedgers) view(endpoint types.NamespacedName, fn func(*window.Le
 	fn(ledger)
 }
 
-func (l *DeliveryLedgers) set(obj any) {
+// update records a new version of a delivery. A delivery deleted and
+// created again under its name while the watch was down comes as an update
+// from the old object: if the endpoint changed, the old one's ledger
+// forgets it.
+func (l *DeliveryLedgers) update(oldObj, obj any) {
 	d, ok := obj.(*heraldv1.WebhookDelivery)
 	if !ok {
 		return
 	}
-	key := ledgerKey(d)
+	old, _ := oldObj.(*heraldv1.WebhookDelivery)
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	if old != nil && ledgerKey(old) != ledgerKey(d) {
+		l.forget(old)
+	}
+	key := ledgerKey(d)
 	ledger := l.ledgers[key]
 	if ledger == nil {
 		ledger = window.NewLedger()
 		l.ledgers[key] = ledger
 	}
 	ledger.Set(windowDelivery(d))
+	changes := l.changes
+	l.mu.Unlock()
+	announce(changes, old, d)
 }
 
 func (l *DeliveryLedgers) remove(obj any) {
@@ -93,15 +141,35 @@ func (l *DeliveryLedgers) remove(obj any) {
 	if !ok {
 		return
 	}
-	key := ledgerKey(d)
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.forget(d)
+	changes := l.changes
+	l.mu.Unlock()
+	announce(changes, nil, d)
+}
+
+// forget removes the delivery from its endpoint's ledger, and the ledger
+// with its last delivery. The caller holds l.mu.
+func (l *DeliveryLedgers) forget(d *heraldv1.WebhookDelivery) {
+	key := ledgerKey(d)
 	if ledger := l.ledgers[key]; ledger != nil {
 		ledger.Remove(d.Name)
 		if ledger.Len() == 0 {
 			delete(l.ledgers, key)
 		}
 	}
+}
+
+// announce tells the endpoint controller about d, and about old when it
+// belonged to another endpoint.
+func announce(changes chan event.GenericEvent, old, d *heraldv1.WebhookDelivery) {
+	if changes == nil {
+		return
+	}
+	if old != nil && ledgerKey(old) != ledgerKey(d) {
+		changes <- event.GenericEvent{Object: old}
+	}
+	changes <- event.GenericEvent{Object: d}
 }
 
 func ledgerKey(d *heraldv1.WebhookDelivery) types.NamespacedName {

@@ -381,6 +381,7 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 	}
 	cutoff := s.now.Add(-settle).Truncate(time.Microsecond)
 	var failed []notify.FailedDelivery
+	var uids []string
 	r.Deliveries.view(s.key, func(l *window.Ledger) {
 		l.Finished(true, last, func(d window.Delivery) bool {
 			if d.CompletionTime.After(cutoff) {
@@ -388,11 +389,12 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 			}
 			if d.CompletionTime.After(last) {
 				failed = append(failed, notify.FailedDelivery{Name: d.Name, User: d.User, Attempts: len(d.Attempts), CompletionTime: d.CompletionTime})
+				uids = append(uids, d.UID)
 			}
 			return true
 		})
 	})
-	r.describeFailures(ctx, s.ep.Namespace, failed)
+	r.describeFailures(ctx, s.ep.Namespace, failed, uids)
 	if err := r.Mailer.Send(ctx, notify.FailedDeliveriesMessage(target, failed, r.DigestInterval)); err != nil {
 		errs = append(errs, r.notifyFailed(ep, "failed-deliveries digest", err))
 	} else {
@@ -403,12 +405,12 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 }
 
 // describeFailures adds the event and last error of each failed delivery
-// the email lists, read from the cache; one deleted meanwhile is listed
-// without them.
-func (r *WebhookEndpointReconciler) describeFailures(ctx context.Context, namespace string, failed []notify.FailedDelivery) {
+// the email lists (uids[i] is failed[i]'s), read from the cache; one deleted
+// meanwhile, or replaced under its name, is listed without them.
+func (r *WebhookEndpointReconciler) describeFailures(ctx context.Context, namespace string, failed []notify.FailedDelivery, uids []string) {
 	for i := range failed[:min(len(failed), notify.MaxListedDeliveries)] {
 		var d heraldv1.WebhookDelivery
-		if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: failed[i].Name}, &d); err != nil {
+		if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: failed[i].Name}, &d); err != nil || string(d.UID) != uids[i] {
 			continue
 		}
 		failed[i].Event = d.Spec.Event
@@ -429,7 +431,7 @@ func (r *WebhookEndpointReconciler) notifyFailed(ep *heraldv1.WebhookEndpoint, w
 func (r *WebhookEndpointReconciler) deleteExpired(ctx context.Context, s *endpointScope) error {
 	// Finished deliveries come oldest first, so the first one that may not
 	// go yet ends the list: the later ones expire later.
-	var expired []string
+	var expired []window.Delivery
 	r.Deliveries.view(s.key, func(l *window.Ledger) {
 		for _, phase := range []heraldv1.DeliveryPhase{heraldv1.DeliverySucceeded, heraldv1.DeliveryFailed} {
 			retention := s.ep.GetRetention(phase)
@@ -439,15 +441,19 @@ func (r *WebhookEndpointReconciler) deleteExpired(ctx context.Context, s *endpoi
 					s.requeueNoLaterThan(expires)
 					return false
 				}
-				expired = append(expired, d.Name)
+				expired = append(expired, d)
 				return true
 			})
 		}
 	})
 	var errs []error
-	for _, name := range expired {
-		if err := r.deleteDelivery(ctx, types.NamespacedName{Namespace: s.ep.Namespace, Name: name}); err != nil {
-			errs = append(errs, err)
+	for _, d := range expired {
+		// The UID precondition spares a delivery created again under the
+		// same name since the ledger saw this one.
+		uid := types.UID(d.UID)
+		victim := &heraldv1.WebhookDelivery{ObjectMeta: metav1.ObjectMeta{Namespace: s.ep.Namespace, Name: d.Name}}
+		if err := r.Delete(ctx, victim, client.Preconditions{UID: &uid}); client.IgnoreNotFound(err) != nil && !apierrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("deleting delivery %s: %w", d.Name, err))
 		}
 	}
 	for i := range s.reports {
@@ -462,19 +468,6 @@ func (r *WebhookEndpointReconciler) deleteExpired(ctx context.Context, s *endpoi
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// deleteDelivery deletes the cached delivery of that name, and not one
-// created again under the same name since.
-func (r *WebhookEndpointReconciler) deleteDelivery(ctx context.Context, key types.NamespacedName) error {
-	var d heraldv1.WebhookDelivery
-	if err := r.Get(ctx, key, &d); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if err := r.Delete(ctx, &d, client.Preconditions{UID: &d.UID}); client.IgnoreNotFound(err) != nil {
-		return fmt.Errorf("deleting delivery %s: %w", d.Name, err)
-	}
-	return nil
 }
 
 func (r *WebhookEndpointReconciler) setCondition(ep *heraldv1.WebhookEndpoint, conditionType string, status metav1.ConditionStatus, reason, message string) {
@@ -504,9 +497,9 @@ func (r *WebhookEndpointReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&heraldv1.WebhookEndpoint{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&heraldv1.WebhookDelivery{}, coalesce.handler(func(o client.Object) string {
+		WatchesRawSource(r.Deliveries.changesSource(coalesce.handler(func(o client.Object) string {
 			return o.(*heraldv1.WebhookDelivery).Spec.EndpointRef.Name
-		})).
+		}))).
 		Watches(&heraldv1.WebhookIssueReport{}, coalesce.handler(func(o client.Object) string {
 			return o.(*heraldv1.WebhookIssueReport).Spec.EndpointRef.Name
 		})).
@@ -566,6 +559,9 @@ func (c *coalescer) handler(endpointOf func(client.Object) string) handler.Typed
 			enqueue(e.ObjectNew, q)
 		},
 		DeleteFunc: func(_ context.Context, e event.TypedDeleteEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.Object, q)
+		},
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[client.Object], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			enqueue(e.Object, q)
 		},
 	}

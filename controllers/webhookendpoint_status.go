@@ -15,6 +15,7 @@ import (
 func windowDelivery(d *heraldv1.WebhookDelivery) window.Delivery {
 	wd := window.Delivery{
 		Name:     d.Name,
+		UID:      string(d.UID),
 		User:     d.Spec.User,
 		Created:  d.CreationTimestamp.Time,
 		Finished: d.Status.Phase.IsFinal() && d.Status.CompletionTime != nil,

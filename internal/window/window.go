@@ -22,7 +22,10 @@ type Attempt struct {
 
 // Delivery is what the statistics need of a delivery.
 type Delivery struct {
-	Name     string
+	Name string
+	// UID tells apart deliveries created under one name at different
+	// times; nothing here reads it, it is carried for the caller.
+	UID      string
 	User     string
 	Created  time.Time
 	Attempts []Attempt

@@ -134,6 +134,11 @@ func (b *bench) runStats(ctx context.Context) (*StatisticsResult, error) {
 				return nil, err
 			}
 			events++
+			// The ledger sees it a moment after the cache.
+			if err := waitUntil(ctx, o.wait, "the new delivery in the ledger", func() bool { return ledgers.Finished(req.NamespacedName) >= size+events },
+				func() string { return fmt.Sprint(ledgers.Finished(req.NamespacedName)) }); err != nil {
+				return nil, err
+			}
 			cpu0 := cpuSeconds()
 			t := time.Now()
 			if _, err := r.Reconcile(ctx, req); err != nil {
