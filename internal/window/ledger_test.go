@@ -236,3 +236,36 @@ func compactionText(c Compaction) []string {
 	}
 	return out
 }
+
+// BenchmarkLedgerEvent is the ledger's share of one delivery event (the
+// informer handler's Set of a created delivery and of its success, then the
+// statistics update's Stats and NextExpiry) with 1,000 and 10,000
+// deliveries kept on the endpoint: the cost must not grow with them.
+func BenchmarkLedgerEvent(b *testing.B) {
+	for _, kept := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("kept=%d", kept), func(b *testing.B) {
+			now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+			l := NewLedger()
+			succeeded := func(i int, at time.Time) Delivery {
+				return Delivery{Name: fmt.Sprintf("d%07d", i), User: fmt.Sprintf("user-%d", i%1000), Created: at,
+					Attempts: []Attempt{{Start: at}}, Finished: true, CompletionTime: at.Add(time.Millisecond)}
+			}
+			for i := range kept {
+				l.Set(succeeded(i, now.Add(-time.Duration(kept-i)*time.Second/10)))
+			}
+			c := Compaction{Through: now.Add(-time.Hour)}
+			windowStart := now.Add(-72 * time.Hour)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				at := now.Add(time.Duration(i) * time.Millisecond)
+				d := succeeded(kept+i, at)
+				l.Set(Delivery{Name: d.Name, User: d.User, Created: at})
+				l.Set(d)
+				_ = l.Stats(windowStart, c, nil)
+				_ = l.NextExpiry(windowStart, 72*time.Hour, c)
+				l.Remove(d.Name) // keep the count where it was
+			}
+		})
+	}
+}
