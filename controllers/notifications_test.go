@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"log"
@@ -19,10 +20,13 @@ import (
 	"github.com/emersion/go-smtp"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/controllers"
 	"github.com/herald-operator/herald/internal/notify"
 )
 
@@ -36,10 +40,11 @@ type envelope struct {
 }
 
 // mailbox is the SMTP server's backend: it accepts every message and
-// records it.
+// records it. It refuses one recipient, if set, with 550.
 type mailbox struct {
-	mu   sync.Mutex
-	msgs []envelope
+	mu     sync.Mutex
+	msgs   []envelope
+	refuse string
 }
 
 func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{box: b}, nil }
@@ -63,6 +68,9 @@ func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if to == s.box.refuse {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	}
 	s.cur.to = append(s.cur.to, to)
 	return nil
 }
@@ -336,6 +344,47 @@ func TestNotificationOfSuspension(t *testing.T) {
 	g.Consistently(box.count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Equal(1),
 		func() string { return fmt.Sprintf("subjects: %q", e.subjects(box)) })
 	g.Expect(e.eventReasonsOf("WebhookEndpoint", "app", "")).NotTo(ContainElement("NotificationFailed"))
+}
+
+// A contact address the mail server refuses does not keep the email from
+// the others, nor make them get it again: it gets a Warning Event.
+func TestNotificationWithARefusedContact(t *testing.T) {
+	e := newEnv(t)
+	g := e.g
+	box := e.smtpServer()
+	box.refuse = "gone@example.com"
+	e.startManager()
+	rcv, _ := e.payloadReceiver()
+	e.endpoint("app", rcv.URL, withBackoff(), withContacts("ops@example.com", "gone@example.com"),
+		withSuspension(heraldv1.SuspensionPolicy{MinimumCalls: ptr.To[int32](4)}))
+	e.sendBatch("app", "f", 4, 4)
+
+	msgs := e.waitForEmails(box, 1)
+	g.Expect(box.received()[0].to).To(Equal([]string{"ops@example.com"}))
+	g.Expect(msgs[0].subject).To(Equal(fmt.Sprintf("herald: webhook endpoint %s/app is suspended", e.ns)))
+	g.Eventually(func() *metav1.MicroTime { return e.getEndpoint("app").Status.SuspensionNotifiedTime }).
+		WithTimeout(30 * time.Second).ShouldNot(BeNil())
+	g.Eventually(func() []string { return e.eventMessagesOf("WebhookEndpoint", "app", controllers.EventNotifyFailed) }).
+		WithTimeout(30 * time.Second).Should(ContainElement(And(
+		ContainSubstring("emailing the suspension: the mail server refused some of spec.contactEmails"),
+		ContainSubstring("smtp RCPT TO <gone@example.com>: 550"))))
+
+	e.touchLater("app")
+	g.Consistently(box.count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Equal(1), "sent once")
+}
+
+// eventMessagesOf lists the notes of the Events about an object with one
+// reason.
+func (e *env) eventMessagesOf(kind, name, reason string) []string {
+	var events eventsv1.EventList
+	e.g.Expect(k8sClient.List(context.Background(), &events, client.InNamespace(e.ns))).To(Succeed())
+	var notes []string
+	for _, ev := range events.Items {
+		if ev.Regarding.Kind == kind && ev.Regarding.Name == name && ev.Reason == reason {
+			notes = append(notes, ev.Note)
+		}
+	}
+	return notes
 }
 
 func TestSuspensionWithoutMailer(t *testing.T) {

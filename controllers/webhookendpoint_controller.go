@@ -339,8 +339,8 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 
 	if c := meta.FindStatusCondition(ep.Status.Conditions, heraldv1.ConditionSuspended); isAutoSuspended(ep) &&
 		(ep.Status.SuspensionNotifiedTime == nil || ep.Status.SuspensionNotifiedTime.Time.Before(c.LastTransitionTime.Time)) {
-		if err := r.Mailer.Send(ctx, notify.SuspendedMessage(target, c.Reason, c.Message, heraldv1.ResumeAnnotation)); err != nil {
-			errs = append(errs, r.notifyFailed(ep, "suspension", err))
+		if err := r.email(ctx, ep, "suspension", notify.SuspendedMessage(target, c.Reason, c.Message, heraldv1.ResumeAnnotation)); err != nil {
+			errs = append(errs, err)
 		} else {
 			t := metav1.NewMicroTime(s.now)
 			ep.Status.SuspensionNotifiedTime = &t
@@ -395,8 +395,8 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 		})
 	})
 	r.describeFailures(ctx, s.ep.Namespace, failed, uids)
-	if err := r.Mailer.Send(ctx, notify.FailedDeliveriesMessage(target, failed, r.DigestInterval)); err != nil {
-		errs = append(errs, r.notifyFailed(ep, "failed-deliveries digest", err))
+	if err := r.email(ctx, ep, "failed-deliveries digest", notify.FailedDeliveriesMessage(target, failed, r.DigestInterval)); err != nil {
+		errs = append(errs, err)
 	} else {
 		t := metav1.NewMicroTime(cutoff)
 		ep.Status.LastFailureDigestTime = &t
@@ -420,9 +420,24 @@ func (r *WebhookEndpointReconciler) describeFailures(ctx context.Context, namesp
 	}
 }
 
-func (r *WebhookEndpointReconciler) notifyFailed(ep *heraldv1.WebhookEndpoint, what string, err error) error {
-	r.Recorder.Eventf(ep, nil, corev1.EventTypeWarning, EventNotifyFailed, "Notify", "emailing the %s failed: %v", what, err)
-	return fmt.Errorf("emailing the %s: %w", what, err)
+// email sends msg to the contacts; an error means nobody got it, and it is
+// tried again. Addresses the mail server refuses get a Warning Event each
+// time, but the message counts as sent when the other contacts got it: a
+// mistyped address does not fix itself, and they must not get it twice.
+func (r *WebhookEndpointReconciler) email(ctx context.Context, ep *heraldv1.WebhookEndpoint, what string, msg notify.Message) error {
+	err := r.Mailer.Send(ctx, msg)
+	var refused *notify.RecipientsRefusedError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &refused) && !refused.All:
+		r.Recorder.Eventf(ep, nil, corev1.EventTypeWarning, EventNotifyFailed, "Notify",
+			"emailing the %s: the mail server refused some of spec.contactEmails: %v", what, err)
+		return nil
+	default:
+		r.Recorder.Eventf(ep, nil, corev1.EventTypeWarning, EventNotifyFailed, "Notify", "emailing the %s failed: %v", what, err)
+		return fmt.Errorf("emailing the %s: %w", what, err)
+	}
 }
 
 // deleteExpired deletes finished deliveries past their retention that the

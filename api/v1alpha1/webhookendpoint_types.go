@@ -137,7 +137,9 @@ type WebhookEndpointSpec struct {
 
 	// contactEmails are told by email about failed deliveries (one digest
 	// per notification interval) and about a suspension, when the manager has
-	// SMTP settings. Events are recorded either way.
+	// SMTP settings. Events are recorded either way. An address the mail
+	// server refuses is named in a NotificationFailed Event; the others still
+	// get the email.
 	// +optional
 	// +kubebuilder:validation:MaxItems=10
 	// +kubebuilder:validation:items:MaxLength=254

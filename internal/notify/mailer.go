@@ -65,11 +65,15 @@ func NewMailer(cfg SMTPConfig) *Mailer {
 // and QUIT, over one connection. The whole conversation is bounded by ctx and
 // by the configured Timeout.
 //
-// It is all or nothing: if the server refuses any recipient, the message is
-// sent to none. An error names the step that failed, e.g.
-// "smtp RCPT TO <a@example.com>: 550 5.1.1 no such user". Once the server
-// has accepted the message at the end of DATA, Send returns nil even if QUIT
-// then fails, so that a retry does not send it twice.
+// A recipient the server refuses does not keep the message from the
+// others: it goes to every recipient the server accepts, and Send returns a
+// *RecipientsRefusedError naming the refused ones (one mistyped address in
+// a contact list must not silence the whole list). When the server refuses
+// every recipient, nothing is sent and the error names each. Any other
+// error names the step that failed, e.g. "smtp DATA: 554 ...". Once the
+// server has accepted the message at the end of DATA, Send returns nil (or
+// the refused recipients) even if QUIT then fails, so that a retry does not
+// send it twice.
 //
 // Header values are checked before connecting: addresses must parse with
 // net/mail, and no header value may contain CR or LF (header injection).
@@ -171,10 +175,19 @@ func (m *Mailer) converse(ctx context.Context, cfg SMTPConfig, from string, to [
 	if err := c.Mail(from); err != nil {
 		return stepError(ctx, "MAIL FROM <"+from+">", err)
 	}
+	refused := &RecipientsRefusedError{}
 	for _, rcpt := range to {
 		if err := c.Rcpt(rcpt.Address); err != nil {
-			return stepError(ctx, "RCPT TO <"+rcpt.Address+">", err)
+			var reply *textproto.Error
+			if !errors.As(err, &reply) {
+				return stepError(ctx, "RCPT TO <"+rcpt.Address+">", err) // the connection, not the address
+			}
+			refused.Refused = append(refused.Refused, RefusedRecipient{Address: rcpt.Address, Err: stepError(ctx, "RCPT TO <"+rcpt.Address+">", err)})
 		}
+	}
+	if len(refused.Refused) == len(to) {
+		refused.All = true
+		return refused
 	}
 	w, err := c.Data()
 	if err != nil {
@@ -188,7 +201,46 @@ func (m *Mailer) converse(ctx context.Context, cfg SMTPConfig, from string, to [
 	}
 	// The message is accepted: a failing QUIT does not make it undelivered.
 	_ = c.Quit()
+	if len(refused.Refused) > 0 {
+		return refused
+	}
 	return nil
+}
+
+// RecipientsRefusedError is returned by Send when the mail server refused
+// recipients: the message went to the others, unless All.
+type RecipientsRefusedError struct {
+	Refused []RefusedRecipient
+	// All is set when every recipient was refused and nothing was sent.
+	All bool
+}
+
+// RefusedRecipient is one address the server refused, with its reply.
+type RefusedRecipient struct {
+	Address string
+	Err     error
+}
+
+func (e *RecipientsRefusedError) Error() string {
+	parts := make([]string, len(e.Refused))
+	for i, r := range e.Refused {
+		parts[i] = r.Err.Error()
+	}
+	what := "sent to the other recipients"
+	if e.All {
+		what = "not sent: every recipient was refused"
+	}
+	return fmt.Sprintf("%s (%s)", strings.Join(parts, "; "), what)
+}
+
+// Unwrap gives the server's replies, so that errors.As finds a
+// *textproto.Error.
+func (e *RecipientsRefusedError) Unwrap() []error {
+	errs := make([]error, len(e.Refused))
+	for i, r := range e.Refused {
+		errs[i] = r.Err
+	}
+	return errs
 }
 
 // stepError names the step that failed; when the context ended, it says so

@@ -483,21 +483,37 @@ func TestSendSTARTTLS(t *testing.T) {
 func TestSendRcptRejected(t *testing.T) {
 	be := &testBackend{rejectRcpt: "nobody@example.com"}
 	host, port := startServer(t, be, serverOptions{})
+	mailer := NewMailer(testConfig(host, port))
 
-	err := NewMailer(testConfig(host, port)).Send(testContext(t), Message{
+	// One refused address does not keep the message from the others.
+	err := mailer.Send(testContext(t), Message{
 		To:      []string{"ops@example.com", "nobody@example.com"},
 		Subject: "hi",
 		Body:    "hi",
 	})
-	if err == nil || !strings.Contains(err.Error(), "smtp RCPT TO <nobody@example.com>: 550") {
-		t.Fatalf("Send: %v, want smtp RCPT TO <nobody@example.com>: 550 ...", err)
+	var refused *RecipientsRefusedError
+	if !errors.As(err, &refused) || refused.All || len(refused.Refused) != 1 || refused.Refused[0].Address != "nobody@example.com" {
+		t.Fatalf("Send: %v, want nobody@example.com refused and the message sent to the others", err)
+	}
+	if !strings.Contains(err.Error(), "smtp RCPT TO <nobody@example.com>: 550") || !strings.Contains(err.Error(), "sent to the other recipients") {
+		t.Errorf("error %q does not say which address was refused and that the others got it", err)
 	}
 	var tpErr *textproto.Error
 	if !errors.As(err, &tpErr) || tpErr.Code != 550 {
 		t.Errorf("error %v does not wrap the server's 550 reply", err)
 	}
-	if n := len(be.messages()); n != 0 {
-		t.Errorf("server received %d messages, want 0 (all or nothing)", n)
+	msgs := be.messages()
+	if len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"ops@example.com"}) {
+		t.Fatalf("server received %+v, want one message to ops@example.com", msgs)
+	}
+
+	// Every address refused: nothing is sent.
+	err = mailer.Send(testContext(t), Message{To: []string{"nobody@example.com"}, Subject: "hi", Body: "hi"})
+	if !errors.As(err, &refused) || !refused.All || !strings.Contains(err.Error(), "every recipient was refused") {
+		t.Fatalf("Send: %v, want every recipient refused", err)
+	}
+	if n := len(be.messages()); n != 1 {
+		t.Errorf("server received %d messages in all, want still 1", n)
 	}
 }
 
