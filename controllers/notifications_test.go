@@ -5,19 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"mime"
 	"mime/quotedprintable"
-	"net"
 	"net/mail"
 	"regexp"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -28,93 +23,19 @@ import (
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
 	"github.com/herald-operator/herald/controllers"
 	"github.com/herald-operator/herald/internal/notify"
+	"github.com/herald-operator/herald/internal/smtptest"
 )
-
-// --- a real SMTP server (github.com/emersion/go-smtp) on a TCP socket ---
-
-// envelope is one message the SMTP server accepted: the envelope and DATA.
-type envelope struct {
-	from string
-	to   []string
-	data []byte
-}
-
-// mailbox is the SMTP server's backend: it accepts every message and
-// records it. It refuses one recipient, if set, with 550.
-type mailbox struct {
-	mu     sync.Mutex
-	msgs   []envelope
-	refuse string
-}
-
-func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{box: b}, nil }
-
-func (b *mailbox) received() []envelope {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.msgs)
-}
-
-func (b *mailbox) count() int { return len(b.received()) }
-
-type mailSession struct {
-	box *mailbox
-	cur envelope
-}
-
-func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.cur = envelope{from: from}
-	return nil
-}
-
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if to == s.box.refuse {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-	}
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-
-func (s *mailSession) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = data
-	s.box.mu.Lock()
-	s.box.msgs = append(s.box.msgs, s.cur)
-	s.box.mu.Unlock()
-	return nil
-}
-
-func (s *mailSession) Reset()        { s.cur = envelope{} }
-func (s *mailSession) Logout() error { return nil }
 
 // smtpServer runs an SMTP server on 127.0.0.1 until the test ends, and sets
 // the env's mailer to send to it (call it before startManager, so that the
 // server outlives the manager).
-func (e *env) smtpServer() *mailbox {
+func (e *env) smtpServer() *smtptest.Backend {
 	e.t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	e.g.Expect(err).NotTo(HaveOccurred())
-	box := &mailbox{}
-	s := smtp.NewServer(box)
-	s.Domain = "localhost"
-	s.ReadTimeout = 30 * time.Second
-	s.WriteTimeout = 30 * time.Second
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(l)
-	}()
-	e.t.Cleanup(func() {
-		_ = s.Close()
-		<-done
-	})
+	box := &smtptest.Backend{}
+	host, port := smtptest.Start(e.t, box, smtptest.Options{})
 	e.mailer = notify.NewMailer(notify.SMTPConfig{
-		Host:     "127.0.0.1",
-		Port:     l.Addr().(*net.TCPAddr).Port,
+		Host:     host,
+		Port:     port,
 		From:     "herald@example.com",
 		StartTLS: notify.StartTLSNever,
 	})
@@ -123,17 +44,17 @@ func (e *env) smtpServer() *mailbox {
 
 // email is a received message, parsed.
 type email struct {
-	envelope
+	smtptest.Message
 	header  mail.Header
 	subject string // decoded
 	body    string // decoded from quoted-printable, LF line ends
 }
 
-func parseEmail(t *testing.T, m envelope) email {
+func parseEmail(t *testing.T, m smtptest.Message) email {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(m.data))
+	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
 	if err != nil {
-		t.Fatalf("parsing a received message: %v\n%s", err, m.data)
+		t.Fatalf("parsing a received message: %v\n%s", err, m.Data)
 	}
 	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
 	if err != nil {
@@ -144,23 +65,23 @@ func parseEmail(t *testing.T, m envelope) email {
 	}
 	body, err := io.ReadAll(quotedprintable.NewReader(msg.Body))
 	if err != nil {
-		t.Fatalf("decoding the quoted-printable body: %v\n%s", err, m.data)
+		t.Fatalf("decoding the quoted-printable body: %v\n%s", err, m.Data)
 	}
-	return email{envelope: m, header: msg.Header, subject: subject, body: strings.ReplaceAll(string(body), "\r\n", "\n")}
+	return email{Message: m, header: msg.Header, subject: subject, body: strings.ReplaceAll(string(body), "\r\n", "\n")}
 }
 
-func (b *mailbox) emails(t *testing.T) []email {
+func emailsOf(t *testing.T, b *smtptest.Backend) []email {
 	t.Helper()
 	var out []email
-	for _, m := range b.received() {
+	for _, m := range b.Messages() {
 		out = append(out, parseEmail(t, m))
 	}
 	return out
 }
 
-func (e *env) subjects(box *mailbox) []string {
+func (e *env) subjects(box *smtptest.Backend) []string {
 	var s []string
-	for _, m := range box.emails(e.t) {
+	for _, m := range emailsOf(e.t, box) {
 		s = append(s, m.subject)
 	}
 	return s
@@ -168,13 +89,13 @@ func (e *env) subjects(box *mailbox) []string {
 
 // waitForEmails waits until the server has received exactly n messages and
 // checks that no more come for a second.
-func (e *env) waitForEmails(box *mailbox, n int) []email {
+func (e *env) waitForEmails(box *smtptest.Backend, n int) []email {
 	e.t.Helper()
-	e.g.Eventually(box.count).WithTimeout(30*time.Second).WithPolling(20*time.Millisecond).
+	e.g.Eventually(box.Count).WithTimeout(30*time.Second).WithPolling(20*time.Millisecond).
 		Should(BeNumerically(">=", n), func() string { return fmt.Sprintf("subjects so far: %q", e.subjects(box)) })
-	e.g.Consistently(box.count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).
+	e.g.Consistently(box.Count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).
 		Should(Equal(n), func() string { return fmt.Sprintf("subjects: %q", e.subjects(box)) })
-	return box.emails(e.t)
+	return emailsOf(e.t, box)
 }
 
 // listedDelivery matches the delivery names a failed-deliveries digest lists
@@ -206,8 +127,8 @@ func withContacts(addrs ...string) func(*heraldv1.WebhookEndpoint) {
 // checkAddressed checks that the message came from herald and went to both
 // contacts, in the envelope and in the header.
 func checkAddressed(g Gomega, m email) {
-	g.Expect(m.from).To(Equal("herald@example.com"))
-	g.Expect(m.to).To(ConsistOf(testContacts))
+	g.Expect(m.From).To(Equal("herald@example.com"))
+	g.Expect(m.To).To(ConsistOf(testContacts))
 	to, err := m.header.AddressList("To")
 	g.Expect(err).NotTo(HaveOccurred())
 	var addrs []string
@@ -252,7 +173,7 @@ func TestNotificationDigestOfFailedDeliveries(t *testing.T) {
 	g.Expect(newest).To(BeTemporally("==", oldest), "the burst fails at one instant")
 	g.Expect(oldest).To(BeTemporally("==", testStart))
 	e.waitForCalls("app", 30, 30)
-	g.Consistently(box.count).WithTimeout(time.Second).Should(BeZero(), "no email before the digest interval has passed")
+	g.Consistently(box.Count).WithTimeout(time.Second).Should(BeZero(), "no email before the digest interval has passed")
 
 	// The digest is due the digest interval after the oldest failure.
 	e.stepTo(oldest.Add(testDigestInterval))
@@ -279,7 +200,7 @@ func TestNotificationDigestOfFailedDeliveries(t *testing.T) {
 	oldest2, _ := e.waitForFailed(second)
 	g.Expect(oldest2).To(BeTemporally("==", oldest.Add(testDigestInterval)))
 	e.waitForCalls("app", 35, 35)
-	g.Consistently(box.count).WithTimeout(time.Second).Should(Equal(1), "no second email before its interval has passed")
+	g.Consistently(box.Count).WithTimeout(time.Second).Should(Equal(1), "no second email before its interval has passed")
 	e.stepTo(oldest2.Add(testDigestInterval))
 	msgs = e.waitForEmails(box, 2)
 	m = msgs[1]
@@ -341,7 +262,7 @@ func TestNotificationOfSuspension(t *testing.T) {
 
 	// Later reconciles of the still-suspended endpoint send nothing more.
 	e.touchLater("app")
-	g.Consistently(box.count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Equal(1),
+	g.Consistently(box.Count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Equal(1),
 		func() string { return fmt.Sprintf("subjects: %q", e.subjects(box)) })
 	g.Expect(e.eventReasonsOf("WebhookEndpoint", "app", "")).NotTo(ContainElement("NotificationFailed"))
 }
@@ -352,7 +273,7 @@ func TestNotificationWithARefusedContact(t *testing.T) {
 	e := newEnv(t)
 	g := e.g
 	box := e.smtpServer()
-	box.refuse = "gone@example.com"
+	box.RejectRcpt = "gone@example.com"
 	e.startManager()
 	rcv, _ := e.payloadReceiver()
 	e.endpoint("app", rcv.URL, withBackoff(), withContacts("ops@example.com", "gone@example.com"),
@@ -360,7 +281,7 @@ func TestNotificationWithARefusedContact(t *testing.T) {
 	e.sendBatch("app", "f", 4, 4)
 
 	msgs := e.waitForEmails(box, 1)
-	g.Expect(box.received()[0].to).To(Equal([]string{"ops@example.com"}))
+	g.Expect(box.Messages()[0].To).To(Equal([]string{"ops@example.com"}))
 	g.Expect(msgs[0].subject).To(Equal(fmt.Sprintf("herald: webhook endpoint %s/app is suspended", e.ns)))
 	g.Eventually(func() *metav1.MicroTime { return e.getEndpoint("app").Status.SuspensionNotifiedTime }).
 		WithTimeout(30 * time.Second).ShouldNot(BeNil())
@@ -370,7 +291,7 @@ func TestNotificationWithARefusedContact(t *testing.T) {
 		ContainSubstring("smtp RCPT TO <gone@example.com>: 550"))))
 
 	e.touchLater("app")
-	g.Consistently(box.count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Equal(1), "sent once")
+	g.Consistently(box.Count).WithTimeout(time.Second).WithPolling(20*time.Millisecond).Should(Equal(1), "sent once")
 }
 
 // eventMessagesOf lists the notes of the Events about an object with one

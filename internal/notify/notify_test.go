@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"math/big"
 	"mime"
 	"mime/quotedprintable"
@@ -30,148 +29,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
+	"github.com/herald-operator/herald/internal/smtptest"
 )
-
-// --- test SMTP server (github.com/emersion/go-smtp) ---
-
-type received struct {
-	From     string
-	To       []string
-	Data     []byte
-	TLS      bool
-	AuthUser string
-}
-
-type testBackend struct {
-	// user and pass, when set, make the server offer AUTH PLAIN and require
-	// it before MAIL FROM.
-	user, pass string
-	// rejectRcpt is refused at RCPT TO with 550.
-	rejectRcpt string
-
-	mu           sync.Mutex
-	sessions     int
-	authAttempts int
-	msgs         []received
-}
-
-func (be *testBackend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	be.mu.Lock()
-	be.sessions++
-	be.mu.Unlock()
-	return &testSession{be: be, conn: c}, nil
-}
-
-func (be *testBackend) messages() []received {
-	be.mu.Lock()
-	defer be.mu.Unlock()
-	return slices.Clone(be.msgs)
-}
-
-func (be *testBackend) counts() (sessions, authAttempts int) {
-	be.mu.Lock()
-	defer be.mu.Unlock()
-	return be.sessions, be.authAttempts
-}
-
-type testSession struct {
-	be     *testBackend
-	conn   *smtp.Conn
-	authed string
-	cur    received
-}
-
-var _ smtp.AuthSession = (*testSession)(nil)
-
-func (s *testSession) AuthMechanisms() []string {
-	if s.be.user == "" {
-		return nil
-	}
-	return []string{sasl.Plain}
-}
-
-func (s *testSession) Auth(mech string) (sasl.Server, error) {
-	s.be.mu.Lock()
-	s.be.authAttempts++
-	s.be.mu.Unlock()
-	return sasl.NewPlainServer(func(identity, username, password string) error {
-		if username != s.be.user || password != s.be.pass {
-			return smtp.ErrAuthFailed
-		}
-		s.authed = username
-		return nil
-	}), nil
-}
-
-func (s *testSession) Mail(from string, _ *smtp.MailOptions) error {
-	if s.be.user != "" && s.authed == "" {
-		return smtp.ErrAuthRequired
-	}
-	_, isTLS := s.conn.TLSConnectionState()
-	s.cur = received{From: from, TLS: isTLS, AuthUser: s.authed}
-	return nil
-}
-
-func (s *testSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if to == s.be.rejectRcpt {
-		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-	}
-	s.cur.To = append(s.cur.To, to)
-	return nil
-}
-
-func (s *testSession) Data(r io.Reader) error {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.Data = data
-	s.be.mu.Lock()
-	s.be.msgs = append(s.be.msgs, s.cur)
-	s.be.mu.Unlock()
-	return nil
-}
-
-func (s *testSession) Reset()        { s.cur = received{} }
-func (s *testSession) Logout() error { return nil }
-
-type serverOptions struct {
-	addr              string // default 127.0.0.1:0
-	tls               *tls.Config
-	allowInsecureAuth bool
-}
-
-// startServer runs an SMTP server on a real TCP socket until the test ends.
-func startServer(t *testing.T, be *testBackend, opts serverOptions) (host string, port int) {
-	t.Helper()
-	if opts.addr == "" {
-		opts.addr = "127.0.0.1:0"
-	}
-	l, err := net.Listen("tcp", opts.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := smtp.NewServer(be)
-	s.Domain = "localhost"
-	s.AllowInsecureAuth = opts.allowInsecureAuth
-	s.TLSConfig = opts.tls
-	s.ReadTimeout = 10 * time.Second
-	s.WriteTimeout = 10 * time.Second
-	s.ErrorLog = log.New(io.Discard, "", 0)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Serve(l)
-	}()
-	t.Cleanup(func() {
-		_ = s.Close()
-		<-done
-	})
-	tcp := l.Addr().(*net.TCPAddr)
-	return tcp.IP.String(), tcp.Port
-}
 
 // selfSignedTLS returns a server TLS config with a certificate for 127.0.0.1
 // and a client config that trusts it.
@@ -223,9 +82,9 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-func onlyMessage(t *testing.T, be *testBackend) received {
+func onlyMessage(t *testing.T, be *smtptest.Backend) smtptest.Message {
 	t.Helper()
-	msgs := be.messages()
+	msgs := be.Messages()
 	if len(msgs) != 1 {
 		t.Fatalf("server received %d messages, want 1", len(msgs))
 	}
@@ -249,8 +108,8 @@ func decodeBody(t *testing.T, m *mail.Message) string {
 // --- Send ---
 
 func TestSendDeliversMessage(t *testing.T) {
-	be := &testBackend{}
-	host, port := startServer(t, be, serverOptions{})
+	be := &smtptest.Backend{}
+	host, port := smtptest.Start(t, be, smtptest.Options{})
 
 	m := NewMailer(testConfig(host, port))
 	fixed := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
@@ -346,8 +205,8 @@ func TestSendDeliversMessage(t *testing.T) {
 }
 
 func TestSendAuthPlain(t *testing.T) {
-	be := &testBackend{user: "herald", pass: "s3cret"}
-	host, port := startServer(t, be, serverOptions{allowInsecureAuth: true})
+	be := &smtptest.Backend{User: "herald", Pass: "s3cret"}
+	host, port := smtptest.Start(t, be, smtptest.Options{AllowInsecureAuth: true})
 
 	cfg := testConfig(host, port)
 	cfg.Username, cfg.Password = "herald", "s3cret"
@@ -370,10 +229,10 @@ func TestSendAuthPlain(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "smtp MAIL FROM <herald@example.com>: 502") {
 		t.Errorf("Send without credentials: %v, want smtp MAIL FROM ...: 502", err)
 	}
-	if _, attempts := be.counts(); attempts != 2 {
+	if _, attempts := be.Counts(); attempts != 2 {
 		t.Errorf("server saw %d AUTH attempts, want 2", attempts)
 	}
-	if n := len(be.messages()); n != 1 {
+	if n := len(be.Messages()); n != 1 {
 		t.Errorf("server received %d messages, want 1", n)
 	}
 }
@@ -381,13 +240,13 @@ func TestSendAuthPlain(t *testing.T) {
 func TestSendAuthNeedsTLSExceptToLocalhost(t *testing.T) {
 	// 127.0.0.2 is a loopback address, but not "localhost" to net/smtp's
 	// rule: credentials may only go there over TLS.
-	be := &testBackend{user: "herald", pass: "s3cret"}
+	be := &smtptest.Backend{User: "herald", Pass: "s3cret"}
 	l, err := net.Listen("tcp", "127.0.0.2:0")
 	if err != nil {
 		t.Skipf("cannot listen on 127.0.0.2: %v", err)
 	}
 	_ = l.Close()
-	host, port := startServer(t, be, serverOptions{addr: l.Addr().String(), allowInsecureAuth: true})
+	host, port := smtptest.Start(t, be, smtptest.Options{Addr: l.Addr().String(), AllowInsecureAuth: true})
 
 	cfg := testConfig(host, port)
 	cfg.Username, cfg.Password = "herald", "s3cret"
@@ -395,7 +254,7 @@ func TestSendAuthNeedsTLSExceptToLocalhost(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "smtp AUTH: refusing to send credentials") {
 		t.Errorf("Send: %v, want a refusal to send credentials without TLS", err)
 	}
-	if _, attempts := be.counts(); attempts != 0 {
+	if _, attempts := be.Counts(); attempts != 0 {
 		t.Errorf("server saw %d AUTH attempts, want 0", attempts)
 	}
 
@@ -410,8 +269,8 @@ func TestSendSTARTTLS(t *testing.T) {
 	msg := Message{To: []string{"ops@example.com"}, Subject: "hi", Body: "hi"}
 
 	t.Run("auto uses STARTTLS when offered, then AUTH", func(t *testing.T) {
-		be := &testBackend{user: "herald", pass: "s3cret"}
-		host, port := startServer(t, be, serverOptions{tls: serverTLS}) // AUTH only over TLS
+		be := &smtptest.Backend{User: "herald", Pass: "s3cret"}
+		host, port := smtptest.Start(t, be, smtptest.Options{TLS: serverTLS}) // AUTH only over TLS
 		cfg := testConfig(host, port)
 		cfg.Username, cfg.Password = "herald", "s3cret"
 		m := NewMailer(cfg)
@@ -425,8 +284,8 @@ func TestSendSTARTTLS(t *testing.T) {
 	})
 
 	t.Run("always", func(t *testing.T) {
-		be := &testBackend{}
-		host, port := startServer(t, be, serverOptions{tls: serverTLS})
+		be := &smtptest.Backend{}
+		host, port := smtptest.Start(t, be, smtptest.Options{TLS: serverTLS})
 		cfg := testConfig(host, port)
 		cfg.StartTLS = StartTLSAlways
 		m := NewMailer(cfg)
@@ -440,8 +299,8 @@ func TestSendSTARTTLS(t *testing.T) {
 	})
 
 	t.Run("never", func(t *testing.T) {
-		be := &testBackend{}
-		host, port := startServer(t, be, serverOptions{tls: serverTLS})
+		be := &smtptest.Backend{}
+		host, port := smtptest.Start(t, be, smtptest.Options{TLS: serverTLS})
 		cfg := testConfig(host, port)
 		cfg.StartTLS = StartTLSNever
 		if err := NewMailer(cfg).Send(testContext(t), msg); err != nil {
@@ -453,36 +312,36 @@ func TestSendSTARTTLS(t *testing.T) {
 	})
 
 	t.Run("always, not offered", func(t *testing.T) {
-		be := &testBackend{}
-		host, port := startServer(t, be, serverOptions{})
+		be := &smtptest.Backend{}
+		host, port := smtptest.Start(t, be, smtptest.Options{})
 		cfg := testConfig(host, port)
 		cfg.StartTLS = StartTLSAlways
 		err := NewMailer(cfg).Send(testContext(t), msg)
 		if err == nil || !strings.Contains(err.Error(), "smtp STARTTLS: server") {
 			t.Errorf("Send: %v, want smtp STARTTLS: server ... does not offer STARTTLS", err)
 		}
-		if n := len(be.messages()); n != 0 {
+		if n := len(be.Messages()); n != 0 {
 			t.Errorf("server received %d messages in plain text", n)
 		}
 	})
 
 	t.Run("auto, untrusted certificate fails rather than falling back", func(t *testing.T) {
-		be := &testBackend{}
-		host, port := startServer(t, be, serverOptions{tls: serverTLS})
+		be := &smtptest.Backend{}
+		host, port := smtptest.Start(t, be, smtptest.Options{TLS: serverTLS})
 		err := NewMailer(testConfig(host, port)).Send(testContext(t), msg) // system roots
 		var certErr *tls.CertificateVerificationError
 		if err == nil || !strings.Contains(err.Error(), "smtp STARTTLS:") || !errors.As(err, &certErr) {
 			t.Errorf("Send: %v, want smtp STARTTLS: certificate error", err)
 		}
-		if n := len(be.messages()); n != 0 {
+		if n := len(be.Messages()); n != 0 {
 			t.Errorf("server received %d messages", n)
 		}
 	})
 }
 
 func TestSendRcptRejected(t *testing.T) {
-	be := &testBackend{rejectRcpt: "nobody@example.com"}
-	host, port := startServer(t, be, serverOptions{})
+	be := &smtptest.Backend{RejectRcpt: "nobody@example.com"}
+	host, port := smtptest.Start(t, be, smtptest.Options{})
 	mailer := NewMailer(testConfig(host, port))
 
 	// One refused address does not keep the message from the others.
@@ -502,7 +361,7 @@ func TestSendRcptRejected(t *testing.T) {
 	if !errors.As(err, &tpErr) || tpErr.Code != 550 {
 		t.Errorf("error %v does not wrap the server's 550 reply", err)
 	}
-	msgs := be.messages()
+	msgs := be.Messages()
 	if len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"ops@example.com"}) {
 		t.Fatalf("server received %+v, want one message to ops@example.com", msgs)
 	}
@@ -512,7 +371,7 @@ func TestSendRcptRejected(t *testing.T) {
 	if !errors.As(err, &refused) || !refused.All || !strings.Contains(err.Error(), "every recipient was refused") {
 		t.Fatalf("Send: %v, want every recipient refused", err)
 	}
-	if n := len(be.messages()); n != 1 {
+	if n := len(be.Messages()); n != 1 {
 		t.Errorf("server received %d messages in all, want still 1", n)
 	}
 }
@@ -604,8 +463,8 @@ func TestSendConnectionRefused(t *testing.T) {
 }
 
 func TestSendRefusesBadHeaders(t *testing.T) {
-	be := &testBackend{}
-	host, port := startServer(t, be, serverOptions{})
+	be := &smtptest.Backend{}
+	host, port := smtptest.Start(t, be, smtptest.Options{})
 
 	ok := Message{To: []string{"ops@example.com"}, Subject: "hi", Body: "hi"}
 	tests := []struct {
@@ -640,15 +499,15 @@ func TestSendRefusesBadHeaders(t *testing.T) {
 			}
 		})
 	}
-	if sessions, _ := be.counts(); sessions != 0 {
+	if sessions, _ := be.Counts(); sessions != 0 {
 		t.Errorf("server saw %d sessions; bad messages must be refused before connecting", sessions)
 	}
 }
 
 // The builders' messages go through a real conversation intact.
 func TestSendBuiltMessages(t *testing.T) {
-	be := &testBackend{}
-	host, port := startServer(t, be, serverOptions{})
+	be := &smtptest.Backend{}
+	host, port := smtptest.Start(t, be, smtptest.Options{})
 	m := NewMailer(testConfig(host, port))
 
 	ep := Endpoint{Namespace: "default", Name: "billing-app", URL: "https://billing.example.com/hooks", Contacts: []string{"Zoë <zoe@example.com>"}}
@@ -661,7 +520,7 @@ func TestSendBuiltMessages(t *testing.T) {
 			t.Fatalf("Send(%q): %v", msg.Subject, err)
 		}
 	}
-	msgs := be.messages()
+	msgs := be.Messages()
 	if len(msgs) != len(built) {
 		t.Fatalf("server received %d messages, want %d", len(msgs), len(built))
 	}
