@@ -35,7 +35,7 @@ func FuzzLedgerMatchesRecompute(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		// Each step recomputes from every delivery: a bounded history
 		// keeps one execution quick.
-		checkLedger(t, ops[:min(len(ops), 3*400)])
+		checkLedger(t, ops[:min(len(ops), 3*200)])
 	})
 }
 
@@ -81,7 +81,7 @@ func checkLedger(t *testing.T, ops []byte) {
 			names = append(names, d.Name)
 			set(d)
 		case 1: // a burst of deliveries for many users
-			for j := range min(int(a%48)+1, 2000-len(all)) {
+			for j := range min(int(a%48)+1, 1000-len(all)) {
 				d := Delivery{Name: fmt.Sprintf("d%04d", created), Created: now,
 					User: fmt.Sprintf("user-%d", (int(b)*31+j*7)%400)}
 				created++
