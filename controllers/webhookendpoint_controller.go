@@ -380,21 +380,19 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 		return errors.Join(errs...)
 	}
 	cutoff := s.now.Add(-settle).Truncate(time.Microsecond)
-	var failed []notify.FailedDelivery
-	var uids []string
+	var listed []window.Delivery
 	r.Deliveries.view(s.key, func(l *window.Ledger) {
 		l.Finished(true, last, func(d window.Delivery) bool {
 			if d.CompletionTime.After(cutoff) {
 				return false
 			}
 			if d.CompletionTime.After(last) {
-				failed = append(failed, notify.FailedDelivery{Name: d.Name, User: d.User, Attempts: len(d.Attempts), CompletionTime: d.CompletionTime})
-				uids = append(uids, d.UID)
+				listed = append(listed, d)
 			}
 			return true
 		})
 	})
-	r.describeFailures(ctx, s.ep.Namespace, failed, uids)
+	failed := r.describeFailures(ctx, s.ep.Namespace, listed)
 	if err := r.email(ctx, ep, "failed-deliveries digest", notify.FailedDeliveriesMessage(target, failed, r.DigestInterval)); err != nil {
 		errs = append(errs, err)
 	} else {
@@ -404,20 +402,26 @@ func (r *WebhookEndpointReconciler) reconcileNotifications(ctx context.Context, 
 	return errors.Join(errs...)
 }
 
-// describeFailures adds the event and last error of each failed delivery
-// the email lists (uids[i] is failed[i]'s), read from the cache; one deleted
-// meanwhile, or replaced under its name, is listed without them.
-func (r *WebhookEndpointReconciler) describeFailures(ctx context.Context, namespace string, failed []notify.FailedDelivery, uids []string) {
-	for i := range failed[:min(len(failed), notify.MaxListedDeliveries)] {
-		var d heraldv1.WebhookDelivery
-		if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: failed[i].Name}, &d); err != nil || string(d.UID) != uids[i] {
+// describeFailures turns failed deliveries into the digest's entries. The
+// event and last error of those the email lists are read from the cache;
+// one deleted meanwhile, or replaced under its name, is listed without them.
+func (r *WebhookEndpointReconciler) describeFailures(ctx context.Context, namespace string, deliveries []window.Delivery) []notify.FailedDelivery {
+	failed := make([]notify.FailedDelivery, len(deliveries))
+	for i, d := range deliveries {
+		failed[i] = notify.FailedDelivery{Name: d.Name, User: d.User, Attempts: len(d.Attempts), CompletionTime: d.CompletionTime}
+		if i >= notify.MaxListedDeliveries {
 			continue
 		}
-		failed[i].Event = d.Spec.Event
-		if n := len(d.Status.Attempts); n > 0 {
-			failed[i].LastError = d.Status.Attempts[n-1].Error
+		var cached heraldv1.WebhookDelivery
+		if err := r.Get(ctx, types.NamespacedName{Namespace: namespace, Name: d.Name}, &cached); err != nil || string(cached.UID) != d.UID {
+			continue
+		}
+		failed[i].Event = cached.Spec.Event
+		if n := len(cached.Status.Attempts); n > 0 {
+			failed[i].LastError = cached.Status.Attempts[n-1].Error
 		}
 	}
+	return failed
 }
 
 // email sends msg to the contacts; an error means nobody got it, and it is
