@@ -232,8 +232,8 @@ func TestKubectl(t *testing.T) {
 	g.Expect(found).To(BeTrue())
 	g.Expect(nextAttempt).To(Equal(retrying.Status.NextAttemptTime.UTC().Format(metav1.RFC3339Micro)))
 	// The receiver answers at once on the fake clock: the retry is due 60s
-	// after testStart, whose .25s must survive.
-	g.Expect(nextAttempt).To(Equal(testStart.Add(60 * time.Second).UTC().Format(metav1.RFC3339Micro)))
+	// after the fake clock's start, whose .25s must survive.
+	g.Expect(nextAttempt).To(Equal(e.start.Add(60 * time.Second).UTC().Format(metav1.RFC3339Micro)))
 	g.Expect(nextAttempt).To(HaveSuffix(".250000Z"), "microseconds kept")
 
 	deliveries := []string{"delivered", "retrying", "waiting"}

@@ -171,7 +171,7 @@ func TestNotificationDigestOfFailedDeliveries(t *testing.T) {
 	e.sendBatch("app", "first", 30, 30)
 	oldest, newest := e.waitForFailed(first)
 	g.Expect(newest).To(BeTemporally("==", oldest), "the burst fails at one instant")
-	g.Expect(oldest).To(BeTemporally("==", testStart))
+	g.Expect(oldest).To(BeTemporally("==", e.start))
 	e.waitForCalls("app", 30, 30)
 	g.Consistently(box.Count).WithTimeout(time.Second).Should(BeZero(), "no email before the digest interval has passed")
 

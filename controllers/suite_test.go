@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,49 +62,93 @@ var loopbackAllowed = func() *sender.Guard {
 	return g
 }()
 
-// testStart is the fake clock's starting time: the real time when the tests
-// start (creation timestamps, set by the API server, are real), with a
+// newStart is a fake clock's starting time: the real time when a test
+// starts, since creation timestamps, set by the API server, are real (a
+// clock started long before would see new objects in its future), with a
 // fraction of a second that catches any loss of precision in status.
-var testStart = time.Now().UTC().Truncate(time.Second).Add(250 * time.Millisecond)
+func newStart() time.Time {
+	return time.Now().UTC().Truncate(time.Second).Add(250 * time.Millisecond)
+}
 
 // testDigestInterval is the managers' failed-delivery email interval.
 const testDigestInterval = 5 * time.Minute
 
-// timerClock is a fake clock that remembers the deadlines of the timers
-// created on it, so that a test can wait until the work queue has scheduled
+// timerClock is a fake clock that knows the deadlines of the timers
+// pending on it, so that a test can wait until the work queue has scheduled
 // a retry before stepping the clock to it.
 type timerClock struct {
 	*testingclock.FakeClock
-	mu        sync.Mutex
-	deadlines []time.Time
+	mu      sync.Mutex
+	pending map[*trackedTimer]time.Time
 }
 
 var _ clock.WithTicker = (*timerClock)(nil)
 
 func (c *timerClock) NewTimer(d time.Duration) clock.Timer {
-	c.mu.Lock()
-	c.deadlines = append(c.deadlines, c.Now().Add(d))
-	c.mu.Unlock()
-	return c.FakeClock.NewTimer(d)
+	t := &trackedTimer{Timer: c.FakeClock.NewTimer(d), clock: c}
+	c.track(t, d)
+	return t
 }
 
-func (c *timerClock) hasTimerAt(t time.Time) bool {
+func (c *timerClock) track(t *trackedTimer, d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, d := range c.deadlines {
-		if d.Equal(t) {
-			return true
+	if c.pending == nil {
+		c.pending = map[*trackedTimer]time.Time{}
+	}
+	c.pending[t] = c.Now().Add(d)
+}
+
+func (c *timerClock) untrack(t *trackedTimer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, t)
+}
+
+// pendingUntil returns the deadlines of the timers that have not fired or
+// been stopped, up to and including t, earliest first.
+func (c *timerClock) pendingUntil(t time.Time) []time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.Now()
+	var due []time.Time
+	for timer, deadline := range c.pending {
+		switch {
+		case !deadline.After(now):
+			delete(c.pending, timer) // fired
+		case !deadline.After(t):
+			due = append(due, deadline)
 		}
 	}
-	return false
+	slices.SortFunc(due, time.Time.Compare)
+	return due
+}
+
+// trackedTimer is a fake timer that leaves its clock's pending set when it
+// is stopped or reset.
+type trackedTimer struct {
+	clock.Timer
+	clock *timerClock
+}
+
+func (t *trackedTimer) Stop() bool {
+	t.clock.untrack(t)
+	return t.Timer.Stop()
+}
+
+func (t *trackedTimer) Reset(d time.Duration) bool {
+	t.clock.track(t, d)
+	return t.Timer.Reset(d)
 }
 
 // env is one test's world: a namespace, a fake clock, and the managers it
 // starts.
 type env struct {
-	t     *testing.T
-	g     Gomega
-	ns    string
+	t  *testing.T
+	g  Gomega
+	ns string
+	// start is where the fake clock started: the test's own real time.
+	start time.Time
 	clock *timerClock
 	// mailer, when set before startManager, gets the managers' emails.
 	mailer controllers.Mailer
@@ -119,13 +164,14 @@ func newEnv(t *testing.T) *env {
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "herald-test-"}}
 	g.Expect(k8sClient.Create(context.Background(), ns)).To(Succeed())
 	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
-	return &env{t: t, g: g, ns: ns.Name, clock: &timerClock{FakeClock: testingclock.NewFakeClock(testStart)}}
+	start := newStart()
+	return &env{t: t, g: g, ns: ns.Name, start: start, clock: &timerClock{FakeClock: testingclock.NewFakeClock(start)}}
 }
 
 // sub is the env seen from a subtest: same namespace, clock and managers,
 // failures reported to the subtest.
 func (e *env) sub(t *testing.T) *env {
-	return &env{t: t, g: NewWithT(t), ns: e.ns, clock: e.clock, mailer: e.mailer}
+	return &env{t: t, g: NewWithT(t), ns: e.ns, start: e.start, clock: e.clock, mailer: e.mailer}
 }
 
 // startManager runs herald's controllers for the test's namespace until the
@@ -170,14 +216,27 @@ func (e *env) startManager() (stop func()) {
 	return stop
 }
 
-// stepTo waits until the manager's work queue has a timer due exactly at t
-// (a scheduled retry), then sets the fake clock to t.
+// stepTo moves the fake clock to t the way real time would pass: through
+// every timer pending before t, in order, and to t once a timer is pending
+// exactly there (the retry the test expects herald to have scheduled).
+// Stepping through the earlier timers matters: a work queue adds a delay to
+// its clock's time when it gets the delay, so a reconcile that computed its
+// wait just before the clock last moved sets a timer later than it meant
+// to; on a real clock that timer fires, finds nothing due and waits again.
 func (e *env) stepTo(t time.Time) {
 	e.t.Helper()
-	e.g.Eventually(func() bool { return e.clock.hasTimerAt(t) }).
-		WithTimeout(30*time.Second).WithPolling(10*time.Millisecond).
-		Should(BeTrue(), "no retry was scheduled at %s", t)
-	e.clock.SetTime(t)
+	var pending []time.Time
+	e.g.Eventually(func() bool {
+		pending = e.clock.pendingUntil(t)
+		if len(pending) == 0 {
+			return false
+		}
+		e.clock.SetTime(pending[0])
+		return pending[0].Equal(t)
+	}).WithTimeout(30*time.Second).WithPolling(10*time.Millisecond).
+		Should(BeTrue(), func() string {
+			return fmt.Sprintf("no retry was scheduled at %s; the clock is at %s", t, e.clock.Now())
+		})
 }
 
 func (e *env) create(obj client.Object) {

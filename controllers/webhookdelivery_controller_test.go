@@ -95,7 +95,7 @@ loop:
 	g.Expect(c.header.Get("User-Agent")).To(HavePrefix("herald/"))
 	g.Expect(c.header.Get("Authorization")).To(Equal("Bearer t0ken"))
 	g.Expect(c.header.Get("webhook-id")).To(Equal(string(d.UID)))
-	g.Expect(c.header.Get("webhook-timestamp")).To(Equal(fmt.Sprint(testStart.Unix())))
+	g.Expect(c.header.Get("webhook-timestamp")).To(Equal(fmt.Sprint(e.start.Unix())))
 	g.Expect(verifyStandardWebhook(testSecret, c.header.Get("webhook-id"), c.header.Get("webhook-timestamp"),
 		c.body, c.header.Get("webhook-signature"))).To(Succeed())
 
@@ -103,7 +103,7 @@ loop:
 	g.Expect(a.Number).To(Equal(int32(1)))
 	g.Expect(a.StatusCode).To(Equal(int32(200)))
 	g.Expect(a.Error).To(BeEmpty())
-	g.Expect(a.StartTime.Time).To(BeTemporally("==", testStart), "sub-second precision kept")
+	g.Expect(a.StartTime.Time).To(BeTemporally("==", e.start), "sub-second precision kept")
 	g.Expect(d.Status.CompletionTime).NotTo(BeNil())
 	g.Expect(d.Status.NextAttemptTime).To(BeNil())
 	g.Expect(meta.IsStatusConditionTrue(d.Status.Conditions, heraldv1.ConditionDelivered)).To(BeTrue())
@@ -142,7 +142,7 @@ func TestFailFailSucceedFollowsTheScheduleFromEachAttemptsEnd(t *testing.T) {
 
 	d := e.waitForPhase("d", heraldv1.DeliveryRetrying, 1)
 	end1 := d.Status.Attempts[0].EndTime().Time
-	g.Expect(end1).To(BeTemporally("==", testStart.Add(took)))
+	g.Expect(end1).To(BeTemporally("==", e.start.Add(took)))
 	g.Expect(d.Status.Attempts[0].StatusCode).To(Equal(int32(500)))
 	g.Expect(d.Status.NextAttemptTime.Time).To(BeTemporally("==", end1.Add(60*time.Second)))
 

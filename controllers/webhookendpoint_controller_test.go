@@ -170,15 +170,15 @@ func TestWindowSlides(t *testing.T) {
 	e.sendBatch("app", "old", 10, 4)
 	e.waitForCalls("app", 10, 4)
 
-	e.clock.SetTime(testStart.Add(36 * time.Hour))
+	e.clock.SetTime(e.start.Add(36 * time.Hour))
 	e.sendBatch("app", "new", 10, 1)
 	e.waitForCalls("app", 20, 5)
 
 	// At 72h the first batch is still in the window; just after, it is not.
-	e.clock.SetTime(testStart.Add(72 * time.Hour))
+	e.clock.SetTime(e.start.Add(72 * time.Hour))
 	e.sendBatch("app", "edge", 1, 0) // any change recomputes
 	e.waitForCalls("app", 21, 5)
-	e.stepTo(testStart.Add(72*time.Hour + time.Nanosecond)) // the recompute herald scheduled
+	e.stepTo(e.start.Add(72*time.Hour + time.Nanosecond)) // the recompute herald scheduled
 	ep := e.waitForCalls("app", 11, 1)
 	e.g.Expect(ep.Status.Statistics.FailurePercent).To(Equal(int32(9)))
 	e.g.Expect(ep.Status.Statistics.Users).To(Equal(int64(11)))
@@ -288,7 +288,7 @@ func TestStatisticsSurviveGarbageCollectionAndRestart(t *testing.T) {
 		withSuspension(heraldv1.SuspensionPolicy{MinimumCalls: ptr.To[int32](10000)}))
 
 	for batch := range 8 { // a batch every 10 hours: 0h … 70h
-		e.clock.SetTime(testStart.Add(time.Duration(batch) * 10 * time.Hour))
+		e.clock.SetTime(e.start.Add(time.Duration(batch) * 10 * time.Hour))
 		e.sendBatch("app", fmt.Sprintf("b%d", batch), 5, 2)
 		e.waitForCalls("app", int64(5*(batch+1)), int64(2*(batch+1)))
 		if batch == 4 {
@@ -335,13 +335,16 @@ func TestIssueReportsAreDeletedAfterTheWindow(t *testing.T) {
 	e.startManager()
 	rcv, _ := e.payloadReceiver()
 	e.endpoint("app", rcv.URL, withBackoff(), withSuspension(heraldv1.SuspensionPolicy{Window: &metav1.Duration{Duration: time.Hour}}))
-	e.create(&heraldv1.WebhookIssueReport{
+	report := &heraldv1.WebhookIssueReport{
 		ObjectMeta: metav1.ObjectMeta{Name: "report"},
 		Spec:       heraldv1.WebhookIssueReportSpec{EndpointRef: heraldv1.EndpointReference{Name: "app"}, User: "u-1"},
-	})
+	}
+	e.create(report)
 	e.waitForStats("app", "one user reporting", func(s *heraldv1.EndpointStatistics) bool { return s.UsersReporting == 1 })
 
-	e.clock.SetTime(testStart.Add(time.Hour + time.Minute))
+	// A report's time is its creation timestamp, set by the API server on
+	// the real clock.
+	e.clock.SetTime(report.CreationTimestamp.Add(time.Hour + time.Minute))
 	e.sendBatch("app", "later", 1, 0) // any change makes herald look again
 	g.Eventually(func() bool {
 		var r heraldv1.WebhookIssueReport
