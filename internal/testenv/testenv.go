@@ -36,12 +36,21 @@ type Env struct {
 	scratch string
 }
 
+// CheckAssets says, before any work, how to run a suite that needs the
+// envtest binaries when KUBEBUILDER_ASSETS does not point at them.
+func CheckAssets() error {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		return errors.New("KUBEBUILDER_ASSETS is not set: these tests need a real kube-apiserver and etcd; " +
+			"run them with `make test` (or KUBEBUILDER_ASSETS=$(hack/envtest-binaries.sh) go test ./...)")
+	}
+	return nil
+}
+
 // Start starts kube-apiserver and etcd from KUBEBUILDER_ASSETS and installs
 // herald's CRDs from config/crd/bases.
 func Start() (*Env, error) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		return nil, errors.New("KUBEBUILDER_ASSETS is not set: these tests need a real kube-apiserver and etcd; " +
-			"run them with `make test` (or KUBEBUILDER_ASSETS=$(hack/envtest-binaries.sh) go test ./...)")
+	if err := CheckAssets(); err != nil {
+		return nil, err
 	}
 	root, err := moduleRoot()
 	if err != nil {

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herald-operator/herald/internal/testenv"
 )
 
 const deliveries = 5
@@ -39,8 +41,8 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which provides kube-apiserver and etcd")
+	if err := testenv.CheckAssets(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	var err error

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	heraldv1 "github.com/herald-operator/herald/api/v1alpha1"
+	"github.com/herald-operator/herald/internal/testenv"
 )
 
 // One real kube-apiserver and etcd for the package, one herald binary built
@@ -44,8 +45,8 @@ func TestMain(m *testing.M) {
 }
 
 func runSuite(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test`, or with KUBEBUILDER_ASSETS=$(hack/envtest-binaries.sh), which provides kube-apiserver and etcd")
+	if err := testenv.CheckAssets(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(io.Discard)))
